@@ -1,0 +1,1 @@
+"""The product catalog's published contract, shared by the three services."""
