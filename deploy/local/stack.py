@@ -17,6 +17,7 @@ lists a broker, the MongoDB-wire server answers ``ping`` over OP_MSG, Redis answ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -193,16 +194,25 @@ def ensure_kafka() -> None:
     if (libs / ".complete").exists():
         return
     if shutil.which("java") is None or shutil.which("mvn") is None:
-        raise StackError("kafka needs Java 17 and Maven on PATH (apt-get install openjdk-17-jre maven)")
+        raise StackError(
+            "kafka needs Java 17 and Maven on PATH (apt-get install openjdk-17-jre maven)"
+        )
     log(f"kafka: fetching kafka_2.13 {KAFKA_VERSION} jars with Maven (first run only)")
     shutil.rmtree(libs, ignore_errors=True)
     run(
         [
-            "mvn", "-q", "-B", "-f", str(HERE / "kafka-pom.xml"),
-            f"-Dkafka.version={KAFKA_VERSION}", "dependency:copy-dependencies",
-            f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(HERE / "kafka-pom.xml"),
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
         ],
-        "kafka: maven fetch", CACHE / "kafka" / "fetch.log",
+        "kafka: maven fetch",
+        CACHE / "kafka" / "fetch.log",
     )
     (libs / ".complete").touch()
 
@@ -260,22 +270,37 @@ def kafka_prepare() -> None:
         cluster_id = "MkU3OEVBNTcwNTJENDM2Qk"  # any base64 UUID; one node, so fixed is fine
         run(
             [
-                "java", "-cp", f"{kafka_libs()}/*",
+                "java",
+                "-cp",
+                f"{kafka_libs()}/*",
                 f"-Dlog4j2.configurationFile={d / 'log4j2.properties'}",
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
                 "--ignore-formatted",
             ],
-            "kafka: storage format", STACK / "kafka.log",
+            "kafka: storage format",
+            STACK / "kafka.log",
         )
 
 
 def kafka_command() -> list[str]:
     d = STACK / "kafka"
     return [
-        "java", f"-Xmx{KAFKA_HEAP}", "-Xms128m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
+        "java",
+        f"-Xmx{KAFKA_HEAP}",
+        "-Xms128m",
+        "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={d / 'log4j2.properties'}",
-        "-cp", f"{kafka_libs()}/*", "kafka.Kafka", str(d / "server.properties"),
+        "-cp",
+        f"{kafka_libs()}/*",
+        "kafka.Kafka",
+        str(d / "server.properties"),
     ]
 
 
@@ -295,7 +320,9 @@ def ensure_mongo() -> None:
     if mongo_mode() != "ferretdb" or ferretdb_bin().exists():
         return
     if shutil.which("go") is None:
-        raise StackError("mongo: FerretDB is built with Go; install Go 1.24+ or set TANDEM_MONGO_URL")
+        raise StackError(
+            "mongo: FerretDB is built with Go; install Go 1.24+ or set TANDEM_MONGO_URL"
+        )
     log(f"mongo: building FerretDB {FERRETDB_VERSION} with go install (first run only, minutes)")
     # `go install module@version` builds a binary that panics at start: FerretDB reads its
     # version from build/version/version.txt, which its release tooling generates and the
@@ -317,8 +344,10 @@ def ensure_mongo() -> None:
     bindir = CACHE / "build-ferretdb" / "bin"
     proc = subprocess.run(
         ["go", "install", "-trimpath", "./cmd/ferretdb"],
-        cwd=src, env={**os.environ, "GOBIN": str(bindir), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"},
-        stdout=logf.open("ab"), stderr=subprocess.STDOUT,
+        cwd=src,
+        env={**os.environ, "GOBIN": str(bindir), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"},
+        stdout=logf.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     if proc.returncode != 0:
         raise StackError(f"mongo: go install FerretDB failed; see {logf}")
@@ -337,9 +366,14 @@ def mongo_command() -> list[str]:
     if mongo_mode() == "mongod":
         return ["mongod", "--dbpath", str(d / "db"), "--port", str(MONGO_PORT), "--bind_ip", HOST]
     return [
-        str(ferretdb_bin()), "--handler=sqlite", f"--sqlite-url=file:{d / 'sqlite'}/",
-        f"--listen-addr={HOST}:{MONGO_PORT}", "--telemetry=disable", f"--state-dir={d / 'state'}",
-        "--debug-addr=-", "--log-level=warn",
+        str(ferretdb_bin()),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{d / 'sqlite'}/",
+        f"--listen-addr={HOST}:{MONGO_PORT}",
+        "--telemetry=disable",
+        f"--state-dir={d / 'state'}",
+        "--debug-addr=-",
+        "--log-level=warn",
     ]
 
 
@@ -359,7 +393,9 @@ def ensure_redis() -> None:
     run([*sudo, "apt-get", "update", "-qq"], "redis: apt-get update", logf)
     run(
         [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
-        "redis: apt-get install redis-server", logf, {"DEBIAN_FRONTEND": "noninteractive"},
+        "redis: apt-get install redis-server",
+        logf,
+        {"DEBIAN_FRONTEND": "noninteractive"},
     )
 
 
@@ -367,8 +403,21 @@ def redis_command() -> list[str]:
     d = STACK / "redis"
     d.mkdir(parents=True, exist_ok=True)
     return [
-        "redis-server", "--port", str(REDIS_PORT), "--bind", HOST, "--save", "",
-        "--appendonly", "no", "--dir", str(d), "--daemonize", "no", "--protected-mode", "no",
+        "redis-server",
+        "--port",
+        str(REDIS_PORT),
+        "--bind",
+        HOST,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(d),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "no",
     ]
 
 
@@ -404,8 +453,12 @@ def start(server: Server) -> bool:
         out.write(f"\n--- start {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(cmd)}\n".encode())
         out.flush()
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=STACK,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=STACK,
         )
     server.pid_file.write_text(f"{proc.pid} {Path(cmd[0]).name}\n")
     return True
@@ -432,10 +485,8 @@ def stop(server: Server, sig: int = signal.SIGTERM, grace: float = 30.0) -> None
     if pid is None:
         server.pid_file.unlink(missing_ok=True)
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and _alive(pid):
         time.sleep(0.1)
@@ -524,7 +575,9 @@ def cmd_env() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "reset", "kill", "env", "fetch"])
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "logs", "reset", "kill", "env", "fetch"]
+    )
     parser.add_argument("servers", nargs="*", help="kafka, mongo, redis (default: all)")
     parser.add_argument("-n", "--lines", type=int, default=50, help="log lines for 'logs'")
     args = parser.parse_args(argv)

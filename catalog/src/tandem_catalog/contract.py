@@ -30,3 +30,17 @@ class ChangeNotice(BaseModel):
     changed_fields: dict[str, object]
     correlation_id: str | None = None
     occurred_at: str | None = None
+
+
+# --- read side (projector writes, query-service reads) ---------------------------------------
+# The projector may rebuild a read model into a new collection; readers find the collection to
+# read in a pointer document: db[READ_MODEL_POINTERS].find_one({"_id": "products"})["active"].
+# Without a pointer document, readers use the logical name itself ("products").
+READ_MODEL_POINTERS = "read_model_pointers"
+PRODUCTS_READ_MODEL = "products"
+CATEGORY_STATS_READ_MODEL = "category_stats"
+PRODUCT_CACHE_PREFIX = "tandem:products:"
+
+
+def product_cache_key(product_id: str) -> str:
+    return f"{PRODUCT_CACHE_PREFIX}{product_id}"

@@ -3,9 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
-from tandem_catalog.events import DEFAULT_CATEGORY, ProductCreated, ProductPriceChanged
 from tandem.events import default_registry
+from tandem_catalog.events import DEFAULT_CATEGORY, ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.unit
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+DEV_JWT_SECRET = "tandem-dev-secret-change-me-0123456789"
 
 
 class TandemSettings(BaseSettings):
@@ -31,12 +32,35 @@ class TandemSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
 
+    # Authentication (see tandem.auth). HS256 with a shared secret, or RS256 with a public key.
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_public_key: str | None = None
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_audience: str | None = "tandem"
+    jwt_issuer: str | None = None
+    auth_disabled: bool = False
+
     @model_validator(mode="after")
     def _databases_differ(self) -> TandemSettings:
         # The rebuild and the event store share nothing on purpose: a read-model database can be
         # dropped and replayed without touching the source of truth.
         if self.mongo_write_db == self.mongo_read_db:
             raise ValueError("mongo_write_db and mongo_read_db must differ")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> TandemSettings:
+        # Development conveniences must never reach production by omission.
+        if self.environment != "production":
+            return self
+        if self.auth_disabled:
+            raise ValueError("auth_disabled is only allowed in development or test")
+        if self.jwt_algorithm == "HS256" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            raise ValueError(
+                "set TANDEM_JWT_SECRET: the development secret is refused in production"
+            )
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise ValueError("TANDEM_JWT_PUBLIC_KEY is required with RS256")
         return self
 
     @property

@@ -21,7 +21,9 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int = 2) -> None
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
     finally:
         await admin.close()
 
@@ -52,8 +54,11 @@ async def test_kafka_idempotent_producer_group_and_manual_commit(
         await producer.stop()
 
     first = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, group_id=group,
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await first.start()
     try:
@@ -67,8 +72,11 @@ async def test_kafka_idempotent_producer_group_and_manual_commit(
         await first.stop()
 
     second = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, group_id=group,
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await second.start()
     try:

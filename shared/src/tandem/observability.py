@@ -1,0 +1,192 @@
+"""Logs, metrics and health endpoints that every Tandem service exposes the same way.
+
+- Logs are JSON lines (structlog) carrying the request's correlation id, which the command
+  side copies into event metadata and Kafka headers, so one id follows a change end to end.
+- ``/metrics`` is Prometheus text; HTTP metrics are labelled by route template, never by raw
+  path, so ids in URLs cannot explode the label set.
+- ``/healthz`` is liveness (the process runs; no dependency checks, or a database outage would
+  get every pod restarted), ``/readyz`` is readiness (each dependency answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+correlation_id_var: ContextVar[str | None] = ContextVar("tandem_correlation_id", default=None)
+
+HTTP_REQUESTS = Counter(
+    "tandem_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "tandem_http_request_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def _add_correlation_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    cid = correlation_id_var.get()
+    if cid is not None:
+        event.setdefault("correlation_id", cid)
+    return event
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON logs on stdout for ``service``; stdlib loggers (uvicorn, aiokafka) included."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _add_correlation_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Access logs duplicate the metrics and cost a line per request on the hot path.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+class CorrelationIdMiddleware:
+    """Takes ``X-Correlation-ID`` from the request (or makes one) and echoes it back."""
+
+    header = b"x-correlation-id"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        cid = ""
+        for key, value in scope["headers"]:
+            if key == self.header:
+                cid = value.decode("latin-1")[:128]
+                break
+        cid = cid or uuid.uuid4().hex
+        token = correlation_id_var.set(cid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (self.header, cid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
+
+
+class PrometheusMiddleware:
+    """Counts requests and observes latency by route template and status."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status_code = 500
+
+        async def send_capturing(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, template, str(status_code)).inc()
+            HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+HealthCheck = Callable[[], Awaitable[object]]
+
+
+def health_router(checks: Mapping[str, HealthCheck], timeout: float = 2.0) -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics``; ``/readyz`` names what is down."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process serves requests")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: every dependency answers",
+        responses={503: {"description": "A dependency is down; the body names it"}},
+    )
+    async def readyz() -> JSONResponse:
+        async def run(name: str, check: HealthCheck) -> tuple[str, str]:
+            try:
+                await asyncio.wait_for(check(), timeout)
+            except Exception as exc:  # a readiness probe reports any failure, it never raises
+                return name, f"down: {type(exc).__name__}: {exc}"[:300]
+            return name, "ok"
+
+        results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))
+        ready = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
+
+    return router
+
+
+__all__ = [
+    "CorrelationIdMiddleware",
+    "PrometheusMiddleware",
+    "configure_logging",
+    "correlation_id_var",
+    "health_router",
+    "metrics_response",
+]
