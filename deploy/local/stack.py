@@ -544,8 +544,11 @@ def cmd_status(names: list[str]) -> int:
             continue
         pid = s.pid()
         ok = s.answers()
-        bad += not ok
-        state = "ready" if ok else ("starting/unhealthy" if pid else "stopped")
+        bad += not (ok and pid)
+        if pid:
+            state = "ready" if ok else "starting/unhealthy"
+        else:
+            state = "foreign-process" if ok else "stopped"  # the port answers, not our process
         print(f"{s.name:6} {state:18} {HOST}:{s.port:<6} pid={pid or '-':<8} log={s.log_file}")
     return 1 if bad else 0
 
