@@ -34,7 +34,9 @@ def _stack(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     )
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is installed by make")
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is installed by make"
+)
 def test_up_is_idempotent_and_down_stops_only_its_own_process(tmp_path: Path) -> None:
     port = str(_free_port())
     first = _stack(tmp_path, "up", "redis", TANDEM_REDIS_PORT=port)
