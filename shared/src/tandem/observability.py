@@ -45,6 +45,20 @@ def _add_correlation_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any
     return event
 
 
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at write time, not at configure time.
+
+    Loggers are cached on first use; holding the original stream would keep writing to a stream
+    that a test runner (or a daemonizing wrapper) has since replaced and closed.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON logs on stdout for ``service``; stdlib loggers (uvicorn, aiokafka) included."""
     shared: list[Any] = [
@@ -60,11 +74,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(_CurrentStdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=structlog.processors.JSONRenderer(),

@@ -1,0 +1,187 @@
+"""Event store on MongoDB (or FerretDB v1.24): one document per commit.
+
+Why this shape (see DESIGN.md): a single-document insert is atomic on every MongoDB-wire server,
+so a commit needs no transaction. Optimistic concurrency rests on the unique index
+``(aggregate_id, version)`` where ``version`` is the commit's *first* version: an append first
+checks that the stream is at ``expected_version`` and then inserts at ``expected_version + 1``;
+two writers that both passed the check insert the same key and exactly one wins. A writer whose
+check read a stale state can only have seen a *lower* version, which fails the check itself,
+so the pair (check, unique insert) is sound without locks.
+
+Store order: ``position`` comes from a counter document incremented with ``findAndModify``
+after the version check, so a later commit of one aggregate always gets a higher position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson.codec_options import CodecOptions
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from tandem.errors import ConcurrencyError
+from tandem.event_store.protocol import StoredCommit, as_commit, commit_id_for, stamp_versions
+from tandem.events import DomainEvent, EventRegistry, default_registry
+
+Document = dict[str, Any]
+_CODEC = CodecOptions[Document](tz_aware=True, tzinfo=UTC)
+
+
+class MongoEventStore:
+    """``append`` retries only the unchecked case (``expected_version=None``): there a lost race
+    just means "append after the winner"."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Any],
+        collection: str = "events",
+        registry: EventRegistry = default_registry,
+        *,
+        max_unchecked_retries: int = 20,
+    ) -> None:
+        self._commits: AsyncCollection[Document] = database.get_collection(
+            collection, codec_options=_CODEC
+        )
+        self._counters: AsyncCollection[Document] = database.get_collection(
+            f"{collection}_counters", codec_options=_CODEC
+        )
+        self._counter_id = collection
+        self._registry = registry
+        self._max_retries = max_unchecked_retries
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes correctness depends on; call once from the composition root."""
+        await self._commits.create_index(
+            [("aggregate_id", ASCENDING), ("version", ASCENDING)],
+            unique=True,
+            name="stream_version_unique",
+        )
+        await self._commits.create_index([("position", ASCENDING)], name="position")
+        await self._commits.create_index(
+            [("published", ASCENDING), ("committed_at", ASCENDING)], name="outbox"
+        )
+
+    async def append(
+        self, events: DomainEvent | Sequence[DomainEvent], expected_version: int | None = None
+    ) -> int:
+        batch = as_commit(events)
+        aggregate_id = batch[0].aggregate_id
+        for _ in range(self._max_retries + 1):
+            current = await self.current_version(aggregate_id)
+            if expected_version is not None and current != expected_version:
+                raise ConcurrencyError(aggregate_id, expected_version, current)
+            stamped = stamp_versions(batch, current + 1)
+            document = await self._document(stamped)
+            try:
+                await self._commits.insert_one(document)
+            except DuplicateKeyError:
+                if expected_version is not None:
+                    actual = await self.current_version(aggregate_id)
+                    raise ConcurrencyError(aggregate_id, expected_version, actual) from None
+                continue
+            return stamped[-1].version
+        actual = await self.current_version(aggregate_id)
+        raise ConcurrencyError(aggregate_id, None, actual)
+
+    async def get_events(self, aggregate_id: str, from_version: int = 1) -> list[DomainEvent]:
+        cursor = self._commits.find(
+            {"aggregate_id": aggregate_id, "last_version": {"$gte": from_version}},
+            projection={"events": True},
+            sort=[("version", ASCENDING)],
+        )
+        deserialize = self._registry.deserialize
+        result: list[DomainEvent] = []
+        async for document in cursor:
+            for data in document["events"]:
+                if data["version"] >= from_version:
+                    result.append(deserialize(data))
+        return result
+
+    async def read_stream(self, aggregate_id: str, from_version: int = 1) -> list[DomainEvent]:
+        return await self.get_events(aggregate_id, from_version)
+
+    async def current_version(self, aggregate_id: str) -> int:
+        document = await self._commits.find_one(
+            {"aggregate_id": aggregate_id},
+            projection={"last_version": True},
+            sort=[("version", DESCENDING)],
+        )
+        return int(document["last_version"]) if document else 0
+
+    async def read_all(self, after: int | None = None, limit: int = 1000) -> list[StoredCommit]:
+        query: Document = {} if after is None else {"position": {"$gt": after}}
+        cursor = self._commits.find(query, sort=[("position", ASCENDING)], limit=limit)
+        return [self._commit(document) async for document in cursor]
+
+    async def mark_published(self, commit_ids: Iterable[str]) -> None:
+        ids = list(commit_ids)
+        if ids:
+            await self._commits.update_many({"_id": {"$in": ids}}, {"$set": {"published": True}})
+
+    async def list_unpublished(
+        self, older_than: timedelta = timedelta(0), limit: int = 100
+    ) -> list[StoredCommit]:
+        cutoff = datetime.now(UTC) - older_than
+        cursor = self._commits.find(
+            {"published": False, "committed_at": {"$lte": cutoff}},
+            sort=[("position", ASCENDING)],
+            limit=limit,
+        )
+        return [self._commit(document) async for document in cursor]
+
+    async def _document(self, stamped: list[DomainEvent]) -> Document:
+        first = stamped[0]
+        return {
+            "_id": commit_id_for(first.aggregate_id, first.version),
+            "aggregate_id": first.aggregate_id,
+            "aggregate_type": first.aggregate_type,
+            "version": first.version,
+            "last_version": stamped[-1].version,
+            "position": await self._next_position(),
+            "events": [event.to_dict() for event in stamped],
+            "published": False,
+            # BSON keeps milliseconds; truncating here keeps what we return equal to what we read.
+            "committed_at": _now_ms(),
+        }
+
+    async def _next_position(self) -> int:
+        for _ in range(3):
+            try:
+                counter = await self._counters.find_one_and_update(
+                    {"_id": self._counter_id},
+                    {"$inc": {"value": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # two first-ever upserts raced; the counter exists now
+                continue
+            if counter is not None:
+                return int(counter["value"])
+        raise RuntimeError("could not allocate an event store position")
+
+    def _commit(self, document: Mapping[str, Any]) -> StoredCommit:
+        deserialize = self._registry.deserialize
+        return StoredCommit(
+            position=int(document["position"]),
+            commit_id=str(document["_id"]),
+            aggregate_id=document["aggregate_id"],
+            aggregate_type=document["aggregate_type"],
+            version=int(document["version"]),
+            last_version=int(document["last_version"]),
+            events=tuple(deserialize(data) for data in document["events"]),
+            committed_at=document["committed_at"],
+            published=bool(document["published"]),
+        )
+
+
+def _now_ms() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+__all__ = ["MongoEventStore"]

@@ -1,0 +1,182 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+from domain_fixtures import Product, ProductDiscontinued, ProductPriceChanged, ProductRegistered
+from tandem.aggregate import AggregateRepository, AggregateRoot
+from tandem.errors import AggregateNotFound, ConcurrencyError, DomainError
+from tandem.event_store import InMemoryEventStore
+from tandem.snapshots import InMemorySnapshotStore, Snapshot
+from tandem.testing.aggregate import AggregateScenario
+
+pytestmark = pytest.mark.unit
+
+
+def _new_id() -> str:
+    return f"p-{uuid.uuid4().hex[:8]}"
+
+
+def test_recording_applies_queues_and_versions_events() -> None:
+    product = Product.create("p1", "Lamp", Decimal(10))
+    product.change_price(Decimal(12))
+    assert product.version == 2
+    assert product.price == Decimal(12)
+    assert [e.version for e in product.pending_events] == [1, 2]
+    assert all(e.aggregate_type == "Product" for e in product.pending_events)
+    product.clear_pending()
+    assert product.pending_events == ()
+
+
+def test_replay_rebuilds_the_same_state_and_rejects_gaps() -> None:
+    original = Product.create("p1", "Lamp", Decimal(10))
+    original.change_price(Decimal(11))
+    original.discontinue()
+    replayed = Product.from_history("p1", original.pending_events)
+    assert replayed.snapshot_state() == original.snapshot_state()
+    assert replayed.version == 3
+    with pytest.raises(ValueError, match="gap"):
+        Product.from_history("p1", [original.pending_events[0], original.pending_events[2]])
+
+
+def test_event_without_applier_is_an_error() -> None:
+    class Bare(AggregateRoot):
+        pass
+
+    with pytest.raises(TypeError, match="no @applies"):
+        Bare("x").raise_event(ProductDiscontinued(aggregate_id="x", aggregate_type="Bare"))
+
+
+def test_raise_event_refuses_another_aggregates_event() -> None:
+    with pytest.raises(ValueError, match="raised on"):
+        Product("a").raise_event(ProductDiscontinued(aggregate_id="b", aggregate_type="Product"))
+
+
+async def test_repository_saves_with_expected_version_and_loads() -> None:
+    store = InMemoryEventStore()
+    repository = AggregateRepository(Product, store)
+    product = Product.create(_new_id(), "Lamp", Decimal(10))
+    saved = await repository.save(product)
+    assert [type(e) for e in saved] == [ProductRegistered]
+    assert product.pending_events == ()
+    assert await repository.save(product) == []
+
+    first, second = await repository.load(product.id), await repository.load(product.id)
+    first.change_price(Decimal(20))
+    second.change_price(Decimal(30))
+    await repository.save(first)
+    with pytest.raises(ConcurrencyError) as raised:
+        await repository.save(second)
+    assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
+    assert (await repository.load(product.id)).price == Decimal(20)
+
+
+async def test_creating_an_existing_aggregate_conflicts() -> None:
+    repository = AggregateRepository(Product, InMemoryEventStore())
+    await repository.save(Product.create("dup", "A", Decimal(1)))
+    with pytest.raises(ConcurrencyError):
+        await repository.save(Product.create("dup", "B", Decimal(1)))
+
+
+async def test_missing_or_foreign_aggregate_is_not_found() -> None:
+    store = InMemoryEventStore()
+    repository = AggregateRepository(Product, store)
+    with pytest.raises(AggregateNotFound):
+        await repository.load("nope")
+    assert await repository.get("nope") is None
+    await store.append(ProductDiscontinued(aggregate_id="order-1", aggregate_type="Order"))
+    with pytest.raises(AggregateNotFound):
+        await repository.load("order-1")
+
+
+async def test_snapshots_give_the_same_state_as_full_replay() -> None:
+    store, snapshots = InMemoryEventStore(), InMemorySnapshotStore()
+    plain = AggregateRepository(Product, store)
+    snapshotting = AggregateRepository(Product, store, snapshot_store=snapshots, snapshot_every=5)
+    product = Product.create(_new_id(), "Lamp", Decimal(1))
+    await snapshotting.save(product)
+    for price in range(2, 14):
+        loaded = await snapshotting.load(product.id)
+        loaded.change_price(Decimal(price))
+        await snapshotting.save(loaded)
+    snapshot = await snapshots.get(product.id)
+    assert snapshot is not None
+    assert snapshot.version == 10
+    with_snapshot, without = await snapshotting.load(product.id), await plain.load(product.id)
+    assert with_snapshot.version == without.version == 13
+    assert with_snapshot.snapshot_state() == without.snapshot_state()
+    assert with_snapshot.price_history == [Decimal(p) for p in range(1, 13)]
+
+
+async def test_loading_reads_only_events_after_the_snapshot() -> None:
+    store, snapshots = InMemoryEventStore(), InMemorySnapshotStore()
+    repository = AggregateRepository(Product, store, snapshot_store=snapshots)
+    product = Product.create("p1", "Lamp", Decimal(1))
+    product.change_price(Decimal(2))
+    await repository.save(product)
+    # A doctored snapshot proves the repository trusts it and replays only what follows.
+    await snapshots.save(Snapshot("p1", "Product", 1, {"name": "FromSnapshot", "price": 1}))
+    loaded = await repository.load("p1")
+    assert (loaded.name, loaded.price, loaded.version) == ("FromSnapshot", Decimal(2), 2)
+
+
+async def test_failed_snapshot_write_does_not_fail_the_save() -> None:
+    class Broken(InMemorySnapshotStore):
+        async def save(self, snapshot: Snapshot) -> None:
+            raise RuntimeError("snapshot store down")
+
+    store = InMemoryEventStore()
+    repository = AggregateRepository(Product, store, snapshot_store=Broken(), snapshot_every=1)
+    await repository.save(Product.create("p1", "Lamp", Decimal(1)))
+    assert await store.current_version("p1") == 1
+
+
+def test_scenario_given_when_then_events() -> None:
+    (
+        AggregateScenario(Product, "p1")
+        .given(ProductRegistered(aggregate_id="p1", aggregate_type="Product", name="L", price=1))
+        .when(lambda product: product.change_price(Decimal(5)))
+        .then(ProductPriceChanged(aggregate_id="p1", aggregate_type="Product", price=Decimal(5)))
+    )
+
+
+def test_scenario_for_a_creation_and_for_a_no_op() -> None:
+    scenario = AggregateScenario(Product, "p1").when(
+        lambda _: Product.create("p1", "Lamp", Decimal(3))
+    )
+    scenario.then(
+        ProductRegistered(aggregate_id="p1", aggregate_type="Product", name="Lamp", price=3)
+    )
+    (
+        AggregateScenario(Product, "p1")
+        .given(ProductRegistered(aggregate_id="p1", aggregate_type="Product", name="L", price=1))
+        .when(lambda product: product.change_price(Decimal(1)))
+        .then_nothing()
+    )
+
+
+def test_scenario_expects_a_broken_rule() -> None:
+    error = (
+        AggregateScenario(Product, "p1")
+        .given(
+            ProductRegistered(aggregate_id="p1", aggregate_type="Product", name="L", price=1),
+            ProductDiscontinued(aggregate_id="p1", aggregate_type="Product"),
+        )
+        .when(lambda product: product.change_price(Decimal(2)))
+        .then_raises(DomainError, code="discontinued")
+    )
+    assert isinstance(error, DomainError)
+    assert error.status_code == 409
+
+
+def test_scenario_reports_mismatches() -> None:
+    scenario = (
+        AggregateScenario(Product, "p1")
+        .given(ProductRegistered(aggregate_id="p1", aggregate_type="Product", name="L", price=1))
+        .when(lambda product: product.change_price(Decimal(5)))
+    )
+    with pytest.raises(AssertionError, match="events differ"):
+        scenario.then(ProductPriceChanged(aggregate_id="p1", aggregate_type="Product", price=6))
+    with pytest.raises(AssertionError, match="expected DomainError"):
+        scenario.then_raises(DomainError)
+    with pytest.raises(AssertionError, match="when"):
+        AggregateScenario(Product).then()
