@@ -1,0 +1,32 @@
+"""FastAPI dependencies and the one mapping from a ``Failure`` to an HTTP response.
+
+Error body (every non-2xx answer our endpoints produce, except FastAPI's own 422):
+``{"error": {"code": ..., "message": ..., "details": {...}}}``; the status comes from
+``Error.status_code`` (400 when unset). Clients branch on ``error.code``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+
+from tandem.mediator import Mediator
+from tandem.mediator import get_mediator as _global_mediator
+from tandem.result import Error
+
+
+def get_mediator(connection: HTTPConnection) -> Mediator:
+    """The mediator for this request: ``app.state.mediator`` if set, else the process default.
+
+    Override in tests with ``app.dependency_overrides[tandem.api.get_mediator]``. A wrapper is
+    needed because depending on ``tandem.get_mediator`` directly would expose its
+    ``new_instance`` argument as a query parameter.
+    """
+    mediator = getattr(connection.app.state, "mediator", None)
+    if isinstance(mediator, Mediator):
+        return mediator
+    return _global_mediator()
+
+
+def error_response(error: Error) -> JSONResponse:
+    return JSONResponse(status_code=error.status_code or 400, content={"error": error.to_dict()})

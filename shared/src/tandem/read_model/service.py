@@ -1,0 +1,92 @@
+"""Reads for queries: cache first, then the repository; answers as :class:`Result` values.
+
+The service owns the cache entries of its read-model type. Writes that go through it
+(:meth:`save`, :meth:`delete`) invalidate the entry; writes made elsewhere (the projector)
+must call :meth:`invalidate` or the cache's ``invalidate_by_event``, or rely on the TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
+
+from tandem.cache.base import ReadModelCache
+from tandem.read_model.models import (
+    PaginatedResult,
+    ReadModel,
+    ReadModelId,
+    ReadModelQuery,
+    SearchQuery,
+)
+from tandem.read_model.repository import ReadModelRepository, id_value
+from tandem.result import Error, Failure, Result, Success
+
+T = TypeVar("T", bound=ReadModel)
+logger = logging.getLogger(__name__)
+
+
+class ReadModelService(Generic[T]):
+    def __init__(
+        self,
+        repository: ReadModelRepository[T],
+        model_type: type[T] | None = None,
+        cache: ReadModelCache | None = None,
+        cache_ttl: float | None = None,
+    ) -> None:
+        self.repository = repository
+        self.model_type: type[T] = model_type or repository.model_type
+        self.cache = cache
+        self.cache_ttl = cache_ttl
+
+    async def get(self, model_id: ReadModelId | str) -> T | None:
+        key = id_value(model_id)
+        if self.cache is not None:
+            cached = await self.cache.get(key)
+            if cached is not None:
+                try:
+                    return self.model_type.model_validate(cached)
+                except ValidationError:
+                    # An entry written by an older model shape: drop it rather than fail a read.
+                    logger.warning("dropping undecodable cache entry %r", key)
+                    await self.cache.delete(key)
+        model = await self.repository.get_by_id(key)
+        if model is not None and self.cache is not None:
+            await self.cache.set(key, model.model_dump(mode="json"), self.cache_ttl)
+        return model
+
+    async def query(self, query: ReadModelQuery) -> Result[T]:
+        model = await self.get(query.id)
+        if model is None:
+            kind = (query.model_type or self.model_type).__name__
+            return Failure(
+                Error(
+                    code="not_found",
+                    message=f"{kind} {query.id.value!r} not found",
+                    status_code=404,
+                    details={"id": query.id.value, "model_type": kind},
+                )
+            )
+        return Success(model)
+
+    async def search(self, query: SearchQuery) -> Result[PaginatedResult[T]]:
+        try:
+            return Success(await self.repository.search(query))
+        except ValueError as exc:  # a bad operator in filters is the caller's fault
+            return Failure(Error(code="invalid_search", message=str(exc), status_code=400))
+
+    async def save(self, model: T, expected_version: int | None = None) -> bool:
+        written = await self.repository.save(model, expected_version)
+        if written:
+            await self.invalidate(model.id)
+        return written
+
+    async def delete(self, model_id: ReadModelId | str) -> bool:
+        deleted = await self.repository.delete(model_id)
+        await self.invalidate(model_id)
+        return deleted
+
+    async def invalidate(self, model_id: ReadModelId | str) -> None:
+        if self.cache is not None:
+            await self.cache.invalidate(id_value(model_id))

@@ -1,0 +1,120 @@
+import pytest
+from fastapi import FastAPI, WebSocketException, status
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from tandem import DomainEvent, EventDispatcher
+from tandem.api import CQRSEndpointFactory
+
+pytestmark = pytest.mark.unit
+
+
+class ProductCreated(DomainEvent):
+    name: str = "x"
+
+
+class ProductDeleted(DomainEvent):
+    pass
+
+
+class Secret(DomainEvent):
+    pass
+
+
+def created(n: int) -> ProductCreated:
+    return ProductCreated(aggregate_id=f"p{n}", aggregate_type="Product", version=n)
+
+
+def make_app(dispatcher: EventDispatcher, **kwargs) -> FastAPI:
+    def auth(token: str | None = None):
+        if token != "ok":
+            raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION)
+
+    app = FastAPI()
+    CQRSEndpointFactory.create_websocket_endpoint(
+        router=app,
+        path="/ws/products",
+        event_dispatcher=dispatcher,
+        auth_dependency=auth,
+        allowed_event_types=["ProductCreated", "ProductDeleted"],
+        **kwargs,
+    )
+    return app
+
+
+def publish(ws, dispatcher: EventDispatcher, *events) -> None:
+    async def run():
+        for event in events:
+            await dispatcher.publish(event)
+
+    ws.portal.call(run)
+
+
+def test_streams_allowed_events_with_id_and_version():
+    dispatcher = EventDispatcher()
+    with (
+        TestClient(make_app(dispatcher)) as client,
+        client.websocket_connect("/ws/products?token=ok&event_types=ProductCreated,Secret") as ws,
+    ):
+        assert ws.receive_json() == {"type": "subscribed", "event_types": ["ProductCreated"]}
+        publish(
+            ws,
+            dispatcher,
+            Secret(aggregate_id="s", aggregate_type="S"),
+            ProductDeleted(aggregate_id="d", aggregate_type="Product"),
+            created(1),
+        )
+        message = ws.receive_json()
+        assert message["type"] == "event"
+        assert message["event_type"] == "ProductCreated"
+        assert (message["data"]["aggregate_id"], message["data"]["version"]) == ("p1", 1)
+        ws.send_text("ping")
+        assert ws.receive_json() == {"type": "pong"}
+    assert dispatcher.subscribers(created(1)) == []  # unsubscribed on disconnect
+
+
+def test_default_is_all_allowed_types():
+    dispatcher = EventDispatcher()
+    with (
+        TestClient(make_app(dispatcher)) as client,
+        client.websocket_connect("/ws/products?token=ok") as ws,
+    ):
+        assert ws.receive_json()["event_types"] == ["ProductCreated", "ProductDeleted"]
+
+
+def test_authentication_before_any_data():
+    dispatcher = EventDispatcher()
+    with TestClient(make_app(dispatcher)) as client:
+        with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws/products"):
+            pass
+        assert info.value.code == status.WS_1008_POLICY_VIOLATION
+        with (
+            pytest.raises(WebSocketDisconnect) as nothing,
+            client.websocket_connect("/ws/products?token=ok&event_types=Secret"),
+        ):
+            pass
+        assert nothing.value.code == status.WS_1008_POLICY_VIOLATION
+
+
+def drain(ws) -> None:
+    while True:
+        ws.receive_json()
+
+
+def test_slow_client_is_dropped_with_1013():
+    dispatcher = EventDispatcher()
+    app = make_app(dispatcher, queue_size=2)
+    with TestClient(app) as client, client.websocket_connect("/ws/products?token=ok") as ws:
+        ws.receive_json()
+        # Published in one go, without yielding: the client's queue overflows.
+        publish(ws, dispatcher, *(created(n) for n in range(1, 6)))
+        with pytest.raises(WebSocketDisconnect) as info:
+            drain(ws)
+        assert info.value.code == status.WS_1013_TRY_AGAIN_LATER
+
+
+def test_heartbeat_when_idle():
+    dispatcher = EventDispatcher()
+    app = make_app(dispatcher, heartbeat_interval=0.05)
+    with TestClient(app) as client, client.websocket_connect("/ws/products?token=ok") as ws:
+        ws.receive_json()
+        assert ws.receive_json() == {"type": "heartbeat"}
