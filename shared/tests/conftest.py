@@ -1,7 +1,7 @@
-"""Make ``shared/tests`` importable so test modules can share contract suites.
+"""Make ``shared/tests`` importable so test modules can share helpers (``domain_fixtures``).
 
-With ``--import-mode=importlib`` test modules cannot import one another; the contract suites in
-``contracts/`` (one per port, subclassed per backend) are imported as ``contracts.<module>``.
+With ``--import-mode=importlib`` test modules cannot import one another. The port contract
+suites live in the library (``tandem.testing.contracts``) so users can run them too.
 """
 
 import sys

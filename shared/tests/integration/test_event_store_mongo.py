@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from contracts.event_store_contract import EventStoreContract, added, removed
 from domain_fixtures import Product
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,6 +14,7 @@ from tandem.event_store import EventStore
 from tandem.event_store.mongo import MongoEventStore
 from tandem.event_store.mongo_snapshots import MongoSnapshotStore
 from tandem.snapshots import Snapshot
+from tandem.testing.contracts.event_store import EventStoreContract, added, removed
 
 pytestmark = pytest.mark.integration
 

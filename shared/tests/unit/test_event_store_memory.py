@@ -1,6 +1,6 @@
 import pytest
-from contracts.event_store_contract import EventStoreContract
 from tandem.event_store import EventStore, InMemoryEventStore
+from tandem.testing.contracts import EventStoreContract
 
 pytestmark = pytest.mark.unit
 

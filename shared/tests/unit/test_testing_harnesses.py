@@ -106,3 +106,16 @@ async def test_container_clean_resets_everything():
     assert container.event_store is not old_store
     assert container.get_command_test_harness(AddNote) is None
     assert container.projection_service is None
+
+
+def test_import_tandem_testing_does_not_import_pytest() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tandem, tandem.testing\n"
+        "assert 'pytest' not in sys.modules, 'tandem.testing imported pytest'\n"
+        "import tandem.testing.contracts\n"
+        "assert 'pytest' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from tandem.api.dependencies import error_response, get_mediator
+from tandem.api.schema import query_parameters, request_body
 from tandem.api.websocket import create_websocket_endpoint
 from tandem.mediator import Mediator
 from tandem.messages import Command, Query
@@ -129,8 +130,7 @@ class CQRSEndpointFactory:
             return result.value
 
         endpoint_kwargs.setdefault("openapi_extra", {}).setdefault(
-            "requestBody",
-            {"content": {"application/json": {"schema": command_type.model_json_schema()}}},
+            "requestBody", request_body(command_type)
         )
         endpoint_kwargs.setdefault("name", command_type.__name__)
         router.add_api_route(
@@ -171,7 +171,7 @@ class CQRSEndpointFactory:
             return result.value
 
         endpoint_kwargs.setdefault("openapi_extra", {}).setdefault(
-            "parameters", _openapi_query_parameters(query_type, path)
+            "parameters", query_parameters(query_type, path)
         )
         endpoint_kwargs.setdefault("name", query_type.__name__)
         router.add_api_route(
@@ -189,16 +189,5 @@ class CQRSEndpointFactory:
 
 
 def _openapi_query_parameters(query_type: type[BaseModel], path: str) -> list[dict[str, Any]]:
-    schema = query_type.model_json_schema()
-    properties: dict[str, Any] = schema.get("properties", {})
-    required = set(schema.get("required", []))
-    return [
-        {
-            "name": name,
-            "in": "path" if "{" + name + "}" in path else "query",
-            "required": name in required or "{" + name + "}" in path,
-            "schema": prop,
-        }
-        for name, prop in properties.items()
-        if name != "correlation_id"
-    ]
+    """Kept for callers of the old private helper; see :func:`tandem.api.schema.query_parameters`."""
+    return query_parameters(query_type, path)

@@ -1,8 +1,9 @@
 """The event store contract: every ``EventStore`` adapter must pass these tests.
 
 Subclass :class:`EventStoreContract` in a test module and provide an ``event_store`` fixture
-(a fresh, empty store per test). Event classes are module-level so the MongoDB adapter can
-deserialize them through the default registry.
+(a fresh, empty store per test). Event classes are module-level so an adapter that stores JSON
+can deserialize them through the default registry. :func:`added` and :func:`removed` build
+events for adapter-specific extra tests.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+
 from tandem.errors import ConcurrencyError
 from tandem.event_store import EventStore, commit_id_for
 from tandem.events import DomainEvent
@@ -27,7 +29,7 @@ class ContractItemRemoved(DomainEvent):
     sku: str
 
 
-def _id() -> str:
+def new_stream_id() -> str:
     return f"agg-{uuid.uuid4().hex[:10]}"
 
 
@@ -48,12 +50,14 @@ def removed(aggregate_id: str, sku: str = "A", version: int = 1) -> ContractItem
 
 
 class EventStoreContract:
+    """The tests every ``EventStore`` must pass; needs an ``event_store`` fixture."""
+
     async def test_new_stream_is_empty_at_version_zero(self, event_store: EventStore) -> None:
-        assert await event_store.get_events(_id()) == []
-        assert await event_store.current_version(_id()) == 0
+        assert await event_store.get_events(new_stream_id()) == []
+        assert await event_store.current_version(new_stream_id()) == 0
 
     async def test_append_and_read_back_equal_events(self, event_store: EventStore) -> None:
-        stream = _id()
+        stream = new_stream_id()
         first, second = added(stream, version=1), removed(stream, version=2)
         assert await event_store.append([first, second], expected_version=0) == 2
         events = await event_store.get_events(stream)
@@ -66,7 +70,7 @@ class EventStoreContract:
     async def test_single_event_append_without_expectation_goes_after_current(
         self, event_store: EventStore
     ) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await event_store.append(added(stream))
         assert await event_store.append(removed(stream)) == 2  # default version 1 is restamped
         assert [e.version for e in await event_store.get_events(stream)] == [1, 2]
@@ -74,14 +78,14 @@ class EventStoreContract:
     async def test_read_from_version_skips_earlier_events_even_inside_a_commit(
         self, event_store: EventStore
     ) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await event_store.append([added(stream, "A"), added(stream, "B")], expected_version=0)
         await event_store.append(added(stream, "C"), expected_version=2)
         events = await event_store.get_events(stream, from_version=2)
         assert [e.version for e in events] == [2, 3]
 
     async def test_wrong_expected_version_raises_with_actual(self, event_store: EventStore) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await event_store.append(added(stream), expected_version=0)
         with pytest.raises(ConcurrencyError) as raised:
             await event_store.append(added(stream), expected_version=0)
@@ -92,19 +96,19 @@ class EventStoreContract:
         assert await event_store.current_version(stream) == 1
 
     async def test_streams_are_independent(self, event_store: EventStore) -> None:
-        one, two = _id(), _id()
+        one, two = new_stream_id(), new_stream_id()
         await event_store.append(added(one), expected_version=0)
         await event_store.append(added(two), expected_version=0)
         assert [e.aggregate_id for e in await event_store.get_events(one)] == [one]
 
     async def test_one_commit_cannot_mix_aggregates(self, event_store: EventStore) -> None:
         with pytest.raises(ValueError, match="one aggregate"):
-            await event_store.append([added(_id()), added(_id())])
+            await event_store.append([added(new_stream_id()), added(new_stream_id())])
 
     async def test_concurrent_appends_at_same_version_exactly_one_wins(
         self, event_store: EventStore
     ) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await event_store.append(added(stream), expected_version=0)
         outcomes = await asyncio.gather(
             *(event_store.append(removed(stream, f"s{i}"), expected_version=1) for i in range(50)),
@@ -117,13 +121,13 @@ class EventStoreContract:
     async def test_concurrent_unchecked_appends_all_land_without_gaps(
         self, event_store: EventStore
     ) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await asyncio.gather(*(event_store.append(added(stream, f"s{i}")) for i in range(10)))
         versions = [e.version for e in await event_store.get_events(stream)]
         assert versions == list(range(1, 11))
 
     async def test_read_all_pages_in_store_order(self, event_store: EventStore) -> None:
-        streams = [_id() for _ in range(3)]
+        streams = [new_stream_id() for _ in range(3)]
         for stream in streams:
             await event_store.append(added(stream), expected_version=0)
         await event_store.append(removed(streams[0]), expected_version=1)
@@ -145,7 +149,7 @@ class EventStoreContract:
         assert ours[0].events[0].aggregate_id == streams[0]
 
     async def test_outbox_lists_unpublished_until_marked(self, event_store: EventStore) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await event_store.append([added(stream), added(stream, "B")], expected_version=0)
         await event_store.append(removed(stream), expected_version=2)
         unpublished = [c for c in await event_store.list_unpublished() if c.aggregate_id == stream]
@@ -157,7 +161,17 @@ class EventStoreContract:
         assert [c.version for c in left] == [3]
 
     async def test_outbox_respects_age(self, event_store: EventStore) -> None:
-        stream = _id()
+        stream = new_stream_id()
         await event_store.append(added(stream), expected_version=0)
         recent = await event_store.list_unpublished(older_than=timedelta(hours=1))
         assert all(c.aggregate_id != stream for c in recent)
+
+
+__all__ = [
+    "ContractItemAdded",
+    "ContractItemRemoved",
+    "EventStoreContract",
+    "added",
+    "new_stream_id",
+    "removed",
+]
