@@ -1,0 +1,154 @@
+"""Two cache levels in front of MongoDB: a per-process LRU, then the shared Redis cache.
+
+* The LRU is invalidated by the change notices (:meth:`ProductCache.on_notice`); its TTL is
+  only a safety net for a notice lost while the subscriber was reconnecting.
+* Redis holds ``tandem:products:{id}`` = the product's API JSON, written by the projector and
+  by this service on a miss, with a TTL. It is an optimisation: when Redis fails the breaker
+  opens for ``redis_retry_seconds`` (one log line, one metric) and reads go straight to MongoDB.
+* ``known versions``: the highest version each recent notice announced. A cached entry older
+  than that is treated as a miss and never written back, so a reader of this process never
+  sees a product go back in time after its notice arrived (a miss-fill racing the
+  projector's write cannot leave an older entry behind).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from tandem.cache.redis import RedisCache
+from tandem_catalog.contract import ChangeNotice
+
+from query_service.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
+
+logger = logging.getLogger(__name__)
+Document = dict[str, Any]
+
+_MEMORY_HIT = CACHE_LOOKUPS.labels("memory", "hit")
+_MEMORY_MISS = CACHE_LOOKUPS.labels("memory", "miss")
+_REDIS_HIT = CACHE_LOOKUPS.labels("redis", "hit")
+_REDIS_MISS = CACHE_LOOKUPS.labels("redis", "miss")
+
+
+class LruCache:
+    """LRU + TTL of immutable documents.
+
+    Unlike ``tandem.cache.InMemoryCache`` it does not deep-copy: callers treat documents as
+    read-only, and a copy per hit would cost more than the rest of a cached GET.
+    """
+
+    def __init__(
+        self, max_size: int, ttl: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_size = max_size
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Document]] = OrderedDict()
+
+    def get(self, key: str) -> Document | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry[0]:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def set(self, key: str, value: Document) -> None:
+        self._entries[key] = (self._clock() + self.ttl, value)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
+
+    def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class ProductCache:
+    def __init__(
+        self,
+        memory: LruCache,
+        redis: RedisCache,
+        *,
+        redis_ttl: float,
+        redis_retry_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.memory = memory
+        self.redis = redis
+        self.redis_ttl = redis_ttl
+        self.redis_retry_seconds = redis_retry_seconds
+        self._clock = clock
+        self._redis_down_until = 0.0
+        self._known: OrderedDict[str, int] = OrderedDict()
+        self._known_max = max(memory.max_size * 2, 1024)
+
+    @property
+    def redis_available(self) -> bool:
+        return self._clock() >= self._redis_down_until
+
+    def known_version(self, key: str) -> int:
+        return self._known.get(key, 0)
+
+    async def get(self, key: str) -> Document | None:
+        document = self.memory.get(key)
+        if document is not None:
+            _MEMORY_HIT.inc()
+            return document
+        _MEMORY_MISS.inc()
+        if not self.redis_available:
+            return None
+        errors = self.redis.stats.errors
+        cached = await self.redis.get(key)
+        if self.redis.stats.errors != errors:
+            self._redis_failed()
+            return None
+        if not isinstance(cached, dict) or int(cached.get("version", 0)) < self.known_version(key):
+            _REDIS_MISS.inc()
+            return None
+        _REDIS_HIT.inc()
+        self.memory.set(key, cached)
+        return cached
+
+    async def fill(self, key: str, document: Document) -> None:
+        """After a MongoDB read: remember it in both levels unless a newer notice is known."""
+        if int(document.get("version", 0)) < self.known_version(key):
+            return
+        self.memory.set(key, document)
+        if self.redis_available:
+            errors = self.redis.stats.errors
+            await self.redis.set(key, document, self.redis_ttl)
+            if self.redis.stats.errors != errors:
+                self._redis_failed()
+
+    def on_notice(self, notice: ChangeNotice) -> None:
+        """Drop the memory entry; the projector has already refreshed (or deleted) Redis."""
+        self.memory.delete(notice.id)
+        if notice.version > self._known.get(notice.id, 0):
+            self._known[notice.id] = notice.version
+            self._known.move_to_end(notice.id)
+            if len(self._known) > self._known_max:
+                self._known.popitem(last=False)
+
+    def clear_memory(self) -> None:
+        """After a lost subscription or a rebuild switch: notices may have been missed."""
+        self.memory.clear()
+
+    def _redis_failed(self) -> None:
+        if self.redis_available:
+            REDIS_DEGRADED.inc()
+            logger.warning(
+                "redis cache unavailable; serving reads from MongoDB for %.1fs",
+                self.redis_retry_seconds,
+            )
+        self._redis_down_until = self._clock() + self.redis_retry_seconds

@@ -1,0 +1,112 @@
+"""The queries this service answers, validated from the query string by their own models.
+
+``CQRSEndpointFactory.create_query_endpoint`` validates the request's parameters with these
+pydantic models, so a bad parameter is a 422 with the field's location, never a 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tandem.messages import Query
+from tandem.read_model.models import PaginatedResult
+
+Document = dict[str, Any]
+SORTS = (
+    "name",
+    "-name",
+    "price",
+    "-price",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+)
+SortOption = Literal[
+    "name", "-name", "price", "-price", "created_at", "-created_at", "updated_at", "-updated_at"
+]
+Status = Literal["active", "discontinued"]
+
+
+class Product(BaseModel):
+    """A product as readers see it (the read model's API shape)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    description: str = ""
+    price: float
+    category: str
+    status: Status
+    version: int
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedProduct:
+    """A product plus the read model's version; the HTTP layer turns it into ETag headers."""
+
+    document: Document
+    version: int
+
+
+class GetProduct(Query[VersionedProduct]):
+    """One product. With ``min_version``, wait up to ``wait_ms`` for the projector to reach it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    min_version: int | None = Field(default=None, ge=1)
+    wait_ms: int | None = Field(default=None, ge=0)
+
+
+class SearchProducts(Query[PaginatedResult[Document]]):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    q: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=100)
+    status: Status | None = None
+    min_price: float | None = Field(default=None, ge=0)
+    max_price: float | None = Field(default=None, ge=0)
+    sort: SortOption = "name"
+    page: int = Field(default=1, ge=1, le=10_000)
+    page_size: int = Field(default=20, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _price_range(self) -> SearchProducts:
+        if (
+            self.min_price is not None
+            and self.max_price is not None
+            and self.min_price > self.max_price
+        ):
+            raise ValueError("min_price must not exceed max_price")
+        return self
+
+
+class GetCategoryStats(Query[dict[str, Any]]):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CategoryStat(BaseModel):
+    category: str
+    active_count: int
+    price_sum: float
+    average_price: float | None
+
+
+class CategoryStats(BaseModel):
+    categories: list[CategoryStat]
+
+
+class ProductPage(BaseModel):
+    """``PaginatedResult`` of products (for the OpenAPI schema)."""
+
+    items: list[Product]
+    total: int
+    page: int
+    page_size: int
+    pages: int

@@ -1,0 +1,83 @@
+"""Read-your-writes: ``min_version`` waits for the projector's notice, bounded by wait_ms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+from query_service.testing import notice, product_doc, running
+from redis.asyncio import Redis
+
+pytestmark = pytest.mark.integration
+
+
+async def test_fresh_data_when_the_projector_catches_up_within_the_bound(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
+) -> None:
+    settings = make_settings()
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p", 1, price=1.0))
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/api/products/p")).json()["version"] == 1  # now cached
+            started = time.perf_counter()
+            pending = asyncio.create_task(
+                http.get("/api/products/p", params={"min_version": 2, "wait_ms": 5000})
+            )
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            # What the projector does: write the read model, then publish the notice.
+            await db.products.replace_one({"_id": "p"}, product_doc("p", 2, price=2.0))
+            await redis_client.publish(settings.changes_channel, notice("p", 2, price=2.0))
+            response = await pending
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200
+            assert response.json()["price"] == 2.0
+            assert response.headers["etag"] == '"2"'
+            assert elapsed < 2.0  # woken by the notice, long before the 5 s bound
+
+            # The header form, already satisfied: answered at once.
+            header = await http.get("/api/products/p", headers={"X-Min-Version": "2"})
+            assert header.status_code == 200
+            assert header.json()["version"] == 2
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)
+
+
+async def test_documented_status_when_the_read_side_stays_behind(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any]
+) -> None:
+    settings = make_settings(wait_ms_default=200, wait_ms_max=400)
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p", 3))
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            started = time.perf_counter()
+            response = await http.get(
+                "/api/products/p", headers={"X-Min-Version": "5"}, params={"wait_ms": 60000}
+            )
+            assert time.perf_counter() - started < 2.0  # clamped to wait_ms_max
+            assert response.status_code == 409
+            assert response.headers["retry-after"] == "1"
+            assert response.headers["x-read-model-version"] == "3"
+            error = response.json()["error"]
+            assert error["code"] == "stale_read_model"
+            assert error["details"] == {
+                "id": "p",
+                "min_version": 5,
+                "current_version": 3,
+                "waited_ms": 400,
+            }
+
+            unknown = await http.get("/api/products/new", params={"min_version": 1})
+            assert unknown.status_code == 409
+            assert unknown.json()["error"]["details"]["current_version"] == 0
+
+            invalid = await http.get("/api/products/p", params={"min_version": 0})
+            assert invalid.status_code == 422
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)

@@ -1,0 +1,195 @@
+"""GET by id, caches, search and stats against real MongoDB-wire and Redis servers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from pymongo import AsyncMongoClient
+from query_service.testing import notice, product_doc, running
+from redis.asyncio import Redis
+from tandem_catalog.contract import READ_MODEL_POINTERS
+
+pytestmark = pytest.mark.integration
+
+
+async def _until(check: Any, timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_miss_fills_both_caches_and_a_notice_invalidates_memory(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
+) -> None:
+    settings = make_settings(cache_ttl_seconds=120)
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p1", 1, price=5.0))
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            first = await http.get("/api/products/p1")
+            assert first.status_code == 200
+            assert first.json()["price"] == 5.0
+            assert first.headers["etag"] == '"1"'
+            assert first.headers["x-read-model-version"] == "1"
+            key = f"{settings.cache_prefix}p1"
+            assert orjson.loads(await redis_client.get(key))["version"] == 1
+            assert 0 < await redis_client.ttl(key) <= 120
+
+            # The projector updates MongoDB and Redis; until its notice, this process keeps
+            # serving its LRU copy (that is what the notice is for).
+            await db.products.replace_one({"_id": "p1"}, product_doc("p1", 2, price=7.5))
+            await redis_client.delete(key)
+            assert (await http.get("/api/products/p1")).json()["version"] == 1
+
+            await redis_client.publish(settings.changes_channel, notice("p1", 2, price=7.5))
+
+            async def fresh() -> bool:
+                return (await http.get("/api/products/p1")).json()["version"] == 2
+
+            await _until(fresh)
+            assert orjson.loads(await redis_client.get(key))["price"] == 7.5
+
+            conditional = await http.get("/api/products/p1", headers={"If-None-Match": '"2"'})
+            assert conditional.status_code == 304
+            missing = await http.get("/api/products/nope")
+            assert missing.status_code == 404
+            assert missing.json()["error"]["code"] == "not_found"
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)
+
+
+async def test_a_redis_entry_is_served_without_touching_mongodb(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
+) -> None:
+    settings = make_settings()
+    cached = {k: v for k, v in product_doc("only-in-redis", 4).items() if k != "_id"}
+    await redis_client.set(f"{settings.cache_prefix}only-in-redis", orjson.dumps(cached), ex=60)
+    async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.get("/api/products/only-in-redis")
+    assert response.status_code == 200
+    assert response.json()["version"] == 4
+
+
+def _catalog() -> list[dict[str, Any]]:
+    docs = []
+    for i in range(30):
+        category = ("books", "games", "tools")[i % 3]
+        status = "discontinued" if i % 10 == 9 else "active"
+        docs.append(
+            product_doc(
+                f"id-{i:02d}",
+                1,
+                name=f"{'Red' if i % 2 else 'Blue'} item {i:02d}",
+                description="special (a+b) edition" if i == 7 else "plain",
+                price=float(i) + 0.5,
+                category=category,
+                status=status,
+                updated_at=f"2025-01-{i + 1:02d}T00:00:00+00:00",
+            )
+        )
+    return docs
+
+
+async def test_search_filters_sorting_paging_and_totals(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any]
+) -> None:
+    settings = make_settings()
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_many(_catalog())
+    await db.category_stats.insert_many(
+        [
+            {"_id": "books", "active_count": 4, "price_sum": 10.0},
+            {"_id": "empty", "active_count": 0, "price_sum": 0.0},
+        ]
+    )
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+
+            async def search(**params: Any) -> dict[str, Any]:
+                response = await http.get("/api/products/search", params=params)
+                assert response.status_code == 200, response.text
+                body: dict[str, Any] = response.json()
+                return body
+
+            everything = await search(page_size=100)
+            assert everything["total"] == 30
+            assert [p["name"] for p in everything["items"]] == sorted(
+                p["name"] for p in everything["items"]
+            )
+
+            red = await search(q="rEd", page_size=100)  # case-insensitive
+            assert red["total"] == 15
+            assert all("Red" in p["name"] for p in red["items"])
+
+            literal = await search(q="(a+b)")  # regex metacharacters are literal text
+            assert [p["id"] for p in literal["items"]] == ["id-07"]
+            assert (await search(q=".*"))["total"] == 0
+
+            books = await search(category="books", min_price=3, max_price=20, sort="-price")
+            prices = [p["price"] for p in books["items"]]
+            assert prices == sorted(prices, reverse=True)
+            assert all(p["category"] == "books" and 3 <= p["price"] <= 20 for p in books["items"])
+            assert books["total"] == 6  # i in {3, 6, 9, 12, 15, 18}
+
+            assert (await search(status="discontinued"))["total"] == 3
+
+            pages = [await search(sort="price", page=n, page_size=7) for n in (1, 2, 3, 4, 5)]
+            assert [page["pages"] for page in pages] == [5] * 5
+            ids = [p["id"] for page in pages for p in page["items"]]
+            assert ids == [f"id-{i:02d}" for i in range(30)]
+            assert len(pages[4]["items"]) == 2
+
+            for bad in (
+                {"page_size": 101},
+                {"page": 0},
+                {"sort": "$where"},
+                {"min_price": 5, "max_price": 1},
+                {"status": "deleted"},
+                {"min_price": "cheap"},
+                {"unknown": 1},
+            ):
+                response = await http.get("/api/products/search", params=bad)
+                assert response.status_code == 422, bad
+                assert response.json()["detail"][0]["loc"][0] == "query"
+
+            stats = (await http.get("/api/categories/stats")).json()["categories"]
+            assert stats[0] == {
+                "category": "books",
+                "active_count": 4,
+                "price_sum": 10.0,
+                "average_price": 2.5,
+            }
+            assert stats[1]["average_price"] is None
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)
+
+
+async def test_reads_follow_the_pointer_after_a_rebuild_switch(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
+) -> None:
+    settings = make_settings(pointer_refresh_seconds=60)
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p", 1, name="old"))
+    await db.products_rebuild_1.insert_one(product_doc("p", 1, name="rebuilt"))
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/api/products/search")).json()["items"][0]["name"] == "old"
+            await db[READ_MODEL_POINTERS].insert_one(
+                {"_id": "products", "active": "products_rebuild_1"}
+            )
+            await redis_client.publish(
+                settings.changes_channel, notice("products", 0, "ReadModelSwitched")
+            )
+
+            async def switched() -> bool:
+                page = (await http.get("/api/products/search")).json()
+                return bool(page["items"][0]["name"] == "rebuilt")
+
+            await _until(switched)
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)

@@ -1,0 +1,180 @@
+"""Unit tests (no servers): waiters, caches, filters, fan-out, settings, tickets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from query_service.bootstrap import QueryServiceSettings
+from query_service.cache import LruCache, ProductCache
+from query_service.fanout import FanOut, WsClient
+from query_service.queries import SearchProducts
+from query_service.reader import search_filter, sort_spec, to_api
+from query_service.versions import VersionWaiters
+from query_service.ws import TICKET_SCOPE, WsAuthenticator
+from tandem.auth import AuthError, JWTVerifier, issue_token
+from tandem.cache.base import CacheStats
+from tandem_catalog.contract import ChangeNotice
+
+pytestmark = pytest.mark.unit
+
+
+def change(product_id: str, version: int, event_type: str = "ProductPriceChanged") -> ChangeNotice:
+    return ChangeNotice(id=product_id, version=version, event_type=event_type, changed_fields={})
+
+
+async def test_waiter_wakes_on_the_notice_not_before() -> None:
+    waiters = VersionWaiters()
+    versions = iter([1, 3])
+
+    async def read_version() -> int:
+        return next(versions)
+
+    task = asyncio.create_task(waiters.wait_for("p", 3, read_version, timeout=5))
+    await asyncio.sleep(0.01)
+    waiters.on_notice(change("p", 2))  # too old: not even a re-read
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    waiters.on_notice(change("p", 3))
+    assert await task == (True, 3)
+    assert len(waiters) == 0
+
+
+async def test_waiter_times_out_with_the_version_it_has() -> None:
+    waiters = VersionWaiters()
+
+    async def read_version() -> int:
+        return 4
+
+    assert await waiters.wait_for("p", 9, read_version, timeout=0.05) == (False, 4)
+    assert len(waiters) == 0
+
+
+def test_lru_evicts_least_recent_and_expires() -> None:
+    now = [0.0]
+    lru = LruCache(2, ttl=10, clock=lambda: now[0])
+    lru.set("a", {"v": 1})
+    lru.set("b", {"v": 2})
+    assert lru.get("a") == {"v": 1}
+    lru.set("c", {"v": 3})
+    assert lru.get("b") is None
+    now[0] = 11
+    assert lru.get("a") is None
+
+
+class FakeRedisCache:
+    def __init__(self, fail: bool = False) -> None:
+        self.stats = CacheStats()
+        self.fail = fail
+        self.data: dict[str, Any] = {}
+
+    async def get(self, key: str) -> Any:
+        if self.fail:
+            self.stats.errors += 1
+            return None
+        return self.data.get(key)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        if self.fail:
+            self.stats.errors += 1
+            return
+        self.data[key] = value
+
+
+async def test_cache_refuses_entries_older_than_a_seen_notice() -> None:
+    redis = FakeRedisCache()
+    cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]
+    await cache.fill("p", {"id": "p", "version": 1})
+    assert await cache.get("p") == {"id": "p", "version": 1}
+    cache.on_notice(change("p", 2))
+    assert await cache.get("p") is None  # memory dropped, Redis copy is older than the notice
+    await cache.fill("p", {"id": "p", "version": 1})  # a racing stale fill is ignored
+    assert await cache.get("p") is None
+
+
+async def test_redis_failure_opens_the_breaker_once() -> None:
+    now = [0.0]
+    redis = FakeRedisCache(fail=True)
+    cache = ProductCache(
+        LruCache(10, 60),
+        redis,
+        redis_ttl=60,
+        redis_retry_seconds=5,
+        clock=lambda: now[0],  # type: ignore[arg-type]
+    )
+    assert await cache.get("x") is None
+    assert not cache.redis_available
+    assert await cache.get("y") is None
+    assert redis.stats.errors == 1  # Redis not asked again while the breaker is open
+    now[0] = 6
+    assert cache.redis_available
+
+
+def test_search_filter_escapes_user_text_and_combines_filters() -> None:
+    query = SearchProducts(q="a.b*(c)", category="books", min_price=1, max_price=5)
+    mongo = search_filter(query)
+    pattern = {"$regex": r"a\.b\*\(c\)", "$options": "i"}
+    assert mongo == {
+        "category": "books",
+        "price": {"$gte": 1, "$lte": 5},
+        "$or": [{"name": pattern}, {"description": pattern}],
+    }
+    assert sort_spec("-price") == ("price", -1)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"page_size": 101}, {"sort": "_id"}, {"min_price": 3, "max_price": 2}, {"page": 0}],
+)
+def test_search_parameters_are_validated(params: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        SearchProducts.model_validate(params)
+
+
+def test_to_api_drops_mongo_id() -> None:
+    assert to_api({"_id": "p", "name": "n"}) == {"id": "p", "name": "n"}
+
+
+async def test_fanout_serializes_once_and_filters() -> None:
+    fanout = FanOut()
+    prices = WsClient(10, ["ProductPriceChanged"], None)
+    one_id = WsClient(10, ["ProductPriceChanged", "ProductCreated"], ["b"])
+    fanout.add(prices)
+    fanout.add(one_id)
+    fanout.on_notice(change("a", 1), b"")
+    fanout.on_notice(change("b", 1, "ProductCreated"), b"")
+    assert len(prices.frames) == 1
+    assert len(one_id.frames) == 1
+    fanout.on_notice(change("b", 2), b"")
+    assert prices.frames[1] is one_id.frames[1]  # the same string object: serialized once
+    fanout.remove(prices)
+    fanout.remove(one_id)
+
+
+def test_overflow_drops_the_client() -> None:
+    client = WsClient(2, ["ProductPriceChanged"], None)
+    for _ in range(3):
+        client.offer("frame")
+    assert client.dropped
+    assert not client.frames
+
+
+def test_settings_bound_the_wait() -> None:
+    with pytest.raises(ValidationError):
+        QueryServiceSettings(wait_ms_default=5000, wait_ms_max=1000)
+    assert QueryServiceSettings().http_port == 8002
+
+
+def test_tickets_must_be_short_lived_and_single_use() -> None:
+    settings = QueryServiceSettings(environment="test")
+    authenticator = WsAuthenticator(JWTVerifier(settings), ticket_ttl=30)
+    ticket = issue_token(settings, "r", ["products:read", TICKET_SCOPE], 30)
+    assert authenticator.ticket(ticket).subject == "r"
+    with pytest.raises(AuthError):
+        authenticator.ticket(ticket)
+    with pytest.raises(AuthError):
+        authenticator.ticket(issue_token(settings, "r", ["products:read", TICKET_SCOPE], 3600))
+    with pytest.raises(AuthError):
+        authenticator.ticket(issue_token(settings, "r", ["products:read"], 30))
