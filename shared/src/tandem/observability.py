@@ -161,8 +161,17 @@ def metrics_response() -> Response:
 HealthCheck = Callable[[], Awaitable[object]]
 
 
-def health_router(checks: Mapping[str, HealthCheck], timeout: float = 2.0) -> APIRouter:
-    """``/healthz``, ``/readyz`` and ``/metrics``; ``/readyz`` names what is down."""
+def health_router(
+    checks: Mapping[str, HealthCheck],
+    timeout: float = 2.0,
+    informational: Mapping[str, HealthCheck] | None = None,
+) -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics``; ``/readyz`` names what is down.
+
+    ``informational`` checks are reported but do not fail readiness: a dependency the service
+    degrades around (a cache) should not take every instance out of the load balancer.
+    """
+    extra = dict(informational or {})
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process serves requests")
@@ -184,8 +193,13 @@ def health_router(checks: Mapping[str, HealthCheck], timeout: float = 2.0) -> AP
 
         results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))
         ready = all(v == "ok" for v in results.values())
+        degraded = dict(await asyncio.gather(*(run(n, c) for n, c in extra.items())))
         return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "checks": results},
+            {
+                "status": "ready" if ready else "unavailable",
+                "checks": results,
+                "degraded": degraded,
+            },
             status_code=200 if ready else 503,
         )
 

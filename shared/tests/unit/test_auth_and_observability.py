@@ -35,7 +35,7 @@ def _app(verifier: JWTVerifier) -> FastAPI:
     async def down() -> None:
         raise ConnectionError("no route to mongo")
 
-    app.include_router(health_router({"redis": ok, "mongo": down}))
+    app.include_router(health_router({"redis": ok, "mongo": down}, informational={"cache": down}))
     app.add_middleware(PrometheusMiddleware, service="test")
     app.add_middleware(CorrelationIdMiddleware)
     return app
@@ -104,6 +104,7 @@ async def test_health_readiness_names_the_dependency_that_is_down() -> None:
         body = r.json()
         assert body["checks"]["redis"] == "ok"
         assert body["checks"]["mongo"].startswith("down: ConnectionError")
+        assert body["degraded"]["cache"].startswith("down: ConnectionError")
         metrics = (await client.get("/metrics")).text
         assert (
             'tandem_http_requests_total{method="GET",route="/readyz",service="test",status="503"}'
