@@ -471,7 +471,10 @@ def wait_ready(server: Server) -> None:
     while time.monotonic() < deadline:
         if server.answers():
             return
-        if server.pid() is None:
+        # Liveness by /proc state, not by command line: redis-server rewrites its process
+        # title while starting, which a cmdline check can catch half-written.
+        raw = server.pid_file.read_text().split()[0] if server.pid_file.exists() else ""
+        if not raw.isdigit() or not _alive(int(raw)):
             raise StackError(f"{server.name}: exited during start-up; see {server.log_file}")
         time.sleep(0.2)
     raise StackError(

@@ -1,0 +1,77 @@
+"""The model of model-based testing: what accepted commands say the catalog must be.
+
+Independent of the event store and of the fold: the model only knows the commands a client
+sent and the version each response reported. Per product, the accepted versions must be
+exactly 1..N (no gap: nothing lost; no repeat: nothing applied twice), and applying the
+commands' intended effects in version order gives the state every reader must end up with.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tandem_e2e.fold import CENT, money
+
+
+@dataclass
+class Model:
+    effects: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    uncertain: set[str] = field(default_factory=set)
+    """Products with an unknown-outcome command: only the fold check can judge them."""
+
+    def accept(self, product_id: str, version: int, effect: dict[str, Any]) -> list[str]:
+        """Record an accepted command; returns problems (a version reported twice)."""
+        seen = self.effects[product_id]
+        if version in seen:
+            return [f"{product_id} v{version} reported by two accepted commands"]
+        seen[version] = effect
+        return []
+
+    def version(self, product_id: str) -> int:
+        return max(self.effects[product_id], default=0)
+
+    def state(self, product_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for version in sorted(self.effects[product_id]):
+            doc.update(self.effects[product_id][version])
+            doc["version"] = version
+        return doc
+
+    def gaps(self) -> list[str]:
+        problems = []
+        for pid, effects in self.effects.items():
+            if pid in self.uncertain:
+                continue
+            versions = sorted(effects)
+            if versions != list(range(1, len(versions) + 1)):
+                problems.append(f"{pid}: accepted versions {versions}")
+        return problems
+
+    def certain_ids(self) -> list[str]:
+        return [pid for pid in self.effects if pid not in self.uncertain and self.effects[pid]]
+
+    def category_stats(self) -> dict[str, tuple[int, Decimal]]:
+        counts: dict[str, int] = defaultdict(int)
+        sums: dict[str, Decimal] = defaultdict(Decimal)
+        for pid in self.effects:
+            doc = self.state(pid)
+            if doc.get("status") == "active":
+                counts[doc["category"]] += 1
+                sums[doc["category"]] += Decimal(str(doc["price"]))
+        return {c: (counts[c], sums[c].quantize(CENT)) for c in counts}
+
+
+def differences(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
+    diff: dict[str, Any] = {}
+    for key, want in expected.items():
+        got = actual.get(key)
+        if key == "price":
+            same = money(got if got is not None else "0") == money(want)
+        else:
+            same = got == want
+        if not same:
+            diff[key] = (got, want)
+    return diff
