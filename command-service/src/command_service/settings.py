@@ -1,0 +1,46 @@
+"""The command-service's settings: the shared connection settings plus every number it tunes.
+
+Built once, in :mod:`command_service.bootstrap`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from tandem.settings import TandemSettings
+from tandem_catalog.contract import PRODUCT_TOPIC
+
+
+class CommandServiceSettings(TandemSettings):
+    http_port: int = Field(default=8001, ge=0, le=65535)
+
+    # Event store
+    events_collection: str = "events"
+    mongo_timeout_ms: int = Field(default=3000, ge=100)
+    """Server selection / connect / socket timeout: how long a command waits before it gets a
+    503 when MongoDB is unreachable."""
+    mongo_max_pool_size: int = Field(default=200, ge=1)
+
+    # Publishing
+    topic: str = PRODUCT_TOPIC
+    topic_replication_factor: int = Field(default=1, ge=1)
+    kafka_request_timeout_ms: int = Field(default=30000, ge=1000)
+    kafka_linger_ms: int = Field(default=2, ge=0)
+    publish_batch_size: int = Field(default=500, ge=1)
+    """Commits the background publisher sends before it awaits the acks and marks them."""
+    publish_queue_size: int = Field(default=20000, ge=1)
+    """Commits waiting for the fast path; beyond it they are left to the relay."""
+    relay_interval_seconds: float = Field(default=5.0, gt=0)
+    relay_grace_seconds: float = Field(default=10.0, ge=0)
+    """A commit unpublished for this long is taken over by the relay (the fast path normally
+    publishes within milliseconds, so the relay rarely duplicates its work)."""
+    relay_batch_size: int = Field(default=500, ge=1)
+    retry_backoff_seconds: float = Field(default=1.0, gt=0)
+    """Wait between attempts to reach Kafka or MongoDB at start-up and after a failed publish."""
+
+    # HTTP
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    idempotency_collection: str = "idempotency_keys"
+    idempotency_purge_interval_seconds: float = Field(default=600.0, gt=0)
+    retry_after_seconds: int = Field(default=2, ge=1)
+    """The ``Retry-After`` a 503 carries."""

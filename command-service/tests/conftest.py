@@ -1,0 +1,152 @@
+"""Fixtures for the command-service tests: an app on a private database and topic."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+from command_service.bootstrap import Service, create_app
+from command_service.settings import CommandServiceSettings
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+from tandem.auth import issue_token
+from tandem.testing.infra import InfraEndpoints
+
+
+@dataclass
+class RunningApp:
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: CommandServiceSettings
+    token: str
+
+    @property
+    def service(self) -> Service:
+        service: Service = self.app.state.service
+        return service
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **extra}
+
+
+def make_settings(infra: InfraEndpoints | None = None, **overrides: Any) -> CommandServiceSettings:
+    name = uuid.uuid4().hex[:12]
+    values: dict[str, Any] = {
+        "environment": "test",
+        "mongo_write_db": f"t_cmd_{name}",
+        "mongo_read_db": f"t_cmd_read_{name}",
+        "topic": f"t-cmd-{name}",
+        "partitions": 3,
+        "relay_interval_seconds": 0.5,
+        "relay_grace_seconds": 2.0,
+        "retry_backoff_seconds": 0.5,
+        "kafka_request_timeout_ms": 5000,
+    }
+    if infra is not None:
+        values |= {
+            "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
+            "mongo_url": infra.mongo_url,
+        }
+    return CommandServiceSettings(**(values | overrides))
+
+
+@asynccontextmanager
+async def running_app(
+    settings: CommandServiceSettings, *, wait_ready: bool = True
+) -> AsyncIterator[RunningApp]:
+    app = create_app(settings)
+    token = issue_token(settings, "tester", ["products:write"], 3600)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            running = RunningApp(app, client, settings, token)
+            if wait_ready:
+                await wait_ready_for(running.service)
+            yield running
+
+
+async def wait_ready_for(service: Service, timeout: float = 30.0) -> None:
+    """Indexes created and Kafka connected (the service accepts commands without Kafka, but
+    most tests want to see events on the topic)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if service.handlers.ready:
+                break
+            await asyncio.sleep(0.05)
+        await service.sink.connected.wait()
+
+
+@pytest.fixture
+async def app_factory(
+    settings_factory: Callable[..., CommandServiceSettings],
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[Callable[..., Any]]:
+    """``async with app_factory(**settings) as running:`` — its database is dropped after."""
+    databases: list[str] = []
+
+    def factory(*, wait_ready: bool = True, **overrides: Any) -> Any:
+        settings = settings_factory(**overrides)
+        databases.append(settings.mongo_write_db)
+        return running_app(settings, wait_ready=wait_ready)
+
+    yield factory
+    for name in databases:
+        await mongo_client.drop_database(name)
+
+
+@pytest.fixture
+async def running(app_factory: Callable[..., Any]) -> AsyncIterator[RunningApp]:
+    async with app_factory() as app:
+        yield app
+
+
+@pytest.fixture
+def settings_factory(infra: InfraEndpoints) -> Callable[..., CommandServiceSettings]:
+    def factory(**overrides: Any) -> CommandServiceSettings:
+        return make_settings(infra, **overrides)
+
+    return factory
+
+
+async def consume(
+    bootstrap: str, topic: str, count: int, timeout: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The first ``count`` messages of ``topic`` (from the beginning), or fail after timeout."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+@pytest.fixture
+def consume_topic(kafka_bootstrap: str) -> Callable[..., Any]:
+    """``await consume_topic(topic, count)``: the topic's first messages."""
+
+    async def read(
+        topic: str, count: int, timeout: float = 30.0, bootstrap: str | None = None
+    ) -> Any:
+        return await consume(bootstrap or kafka_bootstrap, topic, count, timeout)
+
+    return read
