@@ -189,7 +189,8 @@ class AggregateRepository(Generic[TAggregate]):
         if not pending:
             return []
         expected = pending[0].version - 1
-        await self.event_store.append(pending, expected_version=expected)
+        # ``expected`` is the version this aggregate was loaded at: the end of a whole commit.
+        await self.event_store.append(pending, expected_version=expected, expected_is_boundary=True)
         aggregate.clear_pending()
         if self.snapshot_store and aggregate.version // self.snapshot_every > expected // (
             self.snapshot_every

@@ -28,7 +28,11 @@ class InMemoryEventStore:
         self._by_id: dict[str, int] = {}
 
     async def append(
-        self, events: DomainEvent | Sequence[DomainEvent], expected_version: int | None = None
+        self,
+        events: DomainEvent | Sequence[DomainEvent],
+        expected_version: int | None = None,
+        *,
+        expected_is_boundary: bool = False,  # the in-memory check is free; always checked
     ) -> int:
         batch = as_commit(events)
         aggregate_id = batch[0].aggregate_id

@@ -39,12 +39,18 @@ class StoredCommit:
 @runtime_checkable
 class EventStore(Protocol):
     async def append(
-        self, events: DomainEvent | Sequence[DomainEvent], expected_version: int | None = None
+        self,
+        events: DomainEvent | Sequence[DomainEvent],
+        expected_version: int | None = None,
+        *,
+        expected_is_boundary: bool = False,
     ) -> int:
         """Append one commit for one aggregate and return the stream's new version.
 
         ``expected_version=None`` appends after whatever is there; an int is the version the
         caller last saw (0 for a new stream) and a mismatch raises ``ConcurrencyError``.
+        ``expected_is_boundary=True`` promises the version was read from the stream itself (the
+        end of a whole commit), which lets a store skip its own version read.
         """
         ...
 

@@ -118,6 +118,27 @@ class EventStoreContract:
         assert sum(1 for o in outcomes if isinstance(o, ConcurrencyError)) == 49
         assert await event_store.current_version(stream) == 2
 
+    async def test_concurrent_boundary_appends_exactly_one_wins(
+        self, event_store: EventStore
+    ) -> None:
+        """The one-round-trip path (the caller loaded the stream) is just as strict."""
+        stream = new_stream_id()
+        await event_store.append([added(stream), removed(stream)], expected_version=0)
+        outcomes = await asyncio.gather(
+            *(
+                event_store.append(
+                    removed(stream, f"s{i}"), expected_version=2, expected_is_boundary=True
+                )
+                for i in range(20)
+            ),
+            return_exceptions=True,
+        )
+        assert sum(1 for o in outcomes if o == 3) == 1
+        conflicts = [o for o in outcomes if isinstance(o, ConcurrencyError)]
+        assert len(conflicts) == 19
+        assert all(c.actual_version == 3 for c in conflicts)
+        assert [e.version for e in await event_store.get_events(stream)] == [1, 2, 3]
+
     async def test_concurrent_unchecked_appends_all_land_without_gaps(
         self, event_store: EventStore
     ) -> None:
