@@ -137,7 +137,7 @@ def probe_kafka(port: int) -> bool:
             return False
         resp = _kafka_request(s, 3, 1, struct.pack(">i", -1))  # Metadata v1, all topics
         (_corr, brokers) = struct.unpack(">ii", resp[:8])
-        return brokers > 0
+        return bool(brokers > 0)
 
 
 # --- servers -------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from tandem.api import CQRSEndpointFactory
 pytestmark = pytest.mark.unit
 
 
-class ProductCreated(DomainEvent):
+class WidgetCreated(DomainEvent):
     name: str = "x"
 
 
-class ProductDeleted(DomainEvent):
+class WidgetDeleted(DomainEvent):
     pass
 
 
@@ -20,8 +20,8 @@ class Secret(DomainEvent):
     pass
 
 
-def created(n: int) -> ProductCreated:
-    return ProductCreated(aggregate_id=f"p{n}", aggregate_type="Product", version=n)
+def created(n: int) -> WidgetCreated:
+    return WidgetCreated(aggregate_id=f"p{n}", aggregate_type="Product", version=n)
 
 
 def make_app(dispatcher: EventDispatcher, **kwargs) -> FastAPI:
@@ -35,7 +35,7 @@ def make_app(dispatcher: EventDispatcher, **kwargs) -> FastAPI:
         path="/ws/products",
         event_dispatcher=dispatcher,
         auth_dependency=auth,
-        allowed_event_types=["ProductCreated", "ProductDeleted"],
+        allowed_event_types=["WidgetCreated", "WidgetDeleted"],
         **kwargs,
     )
     return app
@@ -53,19 +53,19 @@ def test_streams_allowed_events_with_id_and_version():
     dispatcher = EventDispatcher()
     with (
         TestClient(make_app(dispatcher)) as client,
-        client.websocket_connect("/ws/products?token=ok&event_types=ProductCreated,Secret") as ws,
+        client.websocket_connect("/ws/products?token=ok&event_types=WidgetCreated,Secret") as ws,
     ):
-        assert ws.receive_json() == {"type": "subscribed", "event_types": ["ProductCreated"]}
+        assert ws.receive_json() == {"type": "subscribed", "event_types": ["WidgetCreated"]}
         publish(
             ws,
             dispatcher,
             Secret(aggregate_id="s", aggregate_type="S"),
-            ProductDeleted(aggregate_id="d", aggregate_type="Product"),
+            WidgetDeleted(aggregate_id="d", aggregate_type="Product"),
             created(1),
         )
         message = ws.receive_json()
         assert message["type"] == "event"
-        assert message["event_type"] == "ProductCreated"
+        assert message["event_type"] == "WidgetCreated"
         assert (message["data"]["aggregate_id"], message["data"]["version"]) == ("p1", 1)
         ws.send_text("ping")
         assert ws.receive_json() == {"type": "pong"}
@@ -78,7 +78,7 @@ def test_default_is_all_allowed_types():
         TestClient(make_app(dispatcher)) as client,
         client.websocket_connect("/ws/products?token=ok") as ws,
     ):
-        assert ws.receive_json()["event_types"] == ["ProductCreated", "ProductDeleted"]
+        assert ws.receive_json()["event_types"] == ["WidgetCreated", "WidgetDeleted"]
 
 
 def test_authentication_before_any_data():
