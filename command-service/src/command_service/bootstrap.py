@@ -25,6 +25,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from pymongo import AsyncMongoClient
 from tandem.aggregate import AggregateRepository
@@ -32,6 +33,7 @@ from tandem.auth import JWTVerifier
 from tandem.event_store.mongo import MongoEventStore
 from tandem.mediator import Mediator
 from tandem.observability import CorrelationIdMiddleware, PrometheusMiddleware, health_router
+from tandem_catalog.events import CATALOG_REGISTRY
 
 from command_service.api import product_routes
 from command_service.asyncapi import build_asyncapi
@@ -124,7 +126,7 @@ def build_service(settings: CommandServiceSettings) -> Service:
         tz_aware=True,
     )
     database = mongo[settings.mongo_write_db]
-    event_store = MongoEventStore(database, settings.events_collection)
+    event_store = MongoEventStore(database, settings.events_collection, registry=CATALOG_REGISTRY)
     sink = KafkaEventSink(
         settings.kafka_bootstrap_servers,
         settings.topic,
@@ -196,9 +198,9 @@ def _json_safe(value: Any) -> Any:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's 422 body, made safe to encode: the library parses bodies with ``json.loads``,
-    which accepts ``NaN`` and ``1e400`` (infinity), and echoing such an input back in the
-    error would otherwise fail to serialize and turn a client's mistake into a 500."""
+    """FastAPI's 422 body, made safe to encode. The library's body parser already refuses
+    ``NaN`` and ``1e400`` (infinity); this is defence in depth, because echoing such an input
+    back in the error would fail to serialize and turn a client's mistake into a 500."""
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
@@ -240,6 +242,23 @@ def create_app(settings: CommandServiceSettings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware, store=service.idempotency, verifier=service.verifier)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RetryAfterMiddleware, seconds=settings.retry_after_seconds)
+    if settings.allowed_origins:
+        # Outside the idempotency and size middlewares, so that a preflight (OPTIONS) is
+        # answered here and every answer, errors included, carries the CORS headers.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["POST", "PATCH"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "X-Correlation-ID",
+            ],
+            expose_headers=["Location", "ETag", "X-Correlation-ID", "Idempotent-Replayed"],
+            max_age=600,
+        )
     app.add_middleware(PrometheusMiddleware, service=SERVICE_NAME)
     app.add_middleware(CorrelationIdMiddleware)
     return app

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from tandem.events import default_registry
 from tandem.testing.infra import InfraEndpoints
+from tandem_catalog.events import CATALOG_REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -165,7 +165,7 @@ async def test_kafka_down_commands_still_201_and_events_arrive_after_restart(
 
         await asyncio.to_thread(_stack, env, "up", "kafka")
         records = await consume_topic(running.settings.topic, 6, timeout=90, bootstrap=bootstrap)
-        published = {default_registry.deserialize_json(r.value).aggregate_id for r in records}
+        published = {CATALOG_REGISTRY.deserialize_json(r.value).aggregate_id for r in records}
         assert set(ids) <= published
         async with asyncio.timeout(30):
             while True:

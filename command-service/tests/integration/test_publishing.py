@@ -8,8 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from tandem.events import default_registry
-from tandem_catalog.events import ProductCreated, ProductPriceChanged
+from tandem_catalog.events import CATALOG_REGISTRY, ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +30,7 @@ async def test_created_product_event_is_on_the_topic_with_cloudevents_headers(
     [record] = await consume_topic(running.settings.topic, 1)
     assert record.key == product_id.encode()
     headers = {name: value.decode() for name, value in record.headers}
-    event = default_registry.deserialize_json(record.value)
+    event = CATALOG_REGISTRY.deserialize_json(record.value)
     assert isinstance(event, ProductCreated)
     assert (event.aggregate_id, event.version, event.price) == (product_id, 1, Decimal("19.99"))
     assert event.correlation_id == "corr-123"
@@ -101,7 +100,7 @@ async def test_relay_publishes_a_commit_whose_publish_was_skipped(
         )
         records = await consume_topic(running.settings.topic, 2, timeout=20)
         assert [r.key for r in records] == [product_id.encode()] * 2
-        versions = [default_registry.deserialize_json(r.value).version for r in records]
+        versions = [CATALOG_REGISTRY.deserialize_json(r.value).version for r in records]
         assert versions == [1, 2]  # per-aggregate version order
         async with asyncio.timeout(10):
             while True:
@@ -125,6 +124,6 @@ async def test_updates_follow_in_version_order_on_one_partition(
         assert response.json()["version"] == version + 1
     records = await consume_topic(running.settings.topic, 4)
     assert len({r.partition for r in records}) == 1
-    events = [default_registry.deserialize_json(r.value) for r in records]
+    events = [CATALOG_REGISTRY.deserialize_json(r.value) for r in records]
     assert [e.version for e in events] == [1, 2, 3, 4]
     assert [e.event_type for e in events] == ["ProductCreated"] + ["ProductPriceChanged"] * 3

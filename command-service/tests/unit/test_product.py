@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from command_service.domain import Product
 from tandem.errors import DomainError
-from tandem.events import default_registry
 from tandem.testing.aggregate import AggregateScenario
 from tandem_catalog.events import (
+    CATALOG_REGISTRY,
     DEFAULT_CATEGORY,
     ProductCreated,
     ProductDetailsUpdated,
@@ -163,7 +163,7 @@ def test_a_v1_product_created_is_read_through_the_upcaster() -> None:
         "description": "",
         "price": "3.50",
     }
-    event = default_registry.deserialize(stored_v1)
+    event = CATALOG_REGISTRY.deserialize(stored_v1)
     assert isinstance(event, ProductCreated)
     assert event.category == DEFAULT_CATEGORY
     assert Product.from_history(PID, [event]).category == DEFAULT_CATEGORY

@@ -17,7 +17,7 @@ from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
 from tandem.auth import issue_token
-from tandem.events import DomainEvent, default_registry
+from tandem.events import DomainEvent
 from tandem.settings import TandemSettings
 from tandem_catalog.contract import (
     CATEGORY_STATS_READ_MODEL,
@@ -25,6 +25,7 @@ from tandem_catalog.contract import (
     PRODUCTS_READ_MODEL,
     READ_MODEL_POINTERS,
 )
+from tandem_catalog.events import CATALOG_REGISTRY
 
 from tandem_e2e.clients import CommandClient, QueryClient
 from tandem_e2e.config import E2EConfig, free_port
@@ -213,7 +214,7 @@ class System:
         commits = self.mongo[self.write_db]["events"].find({}, sort=[("position", ASCENDING)])
         events: list[DomainEvent] = []
         async for commit in commits:
-            events.extend(default_registry.deserialize(e) for e in commit["events"])
+            events.extend(CATALOG_REGISTRY.deserialize(e) for e in commit["events"])
         return events
 
     async def products_collection(self) -> str:

@@ -1,0 +1,359 @@
+"""Where a batch of events becomes read-model writes: ``products``, ``category_stats``, cache
+and change notices, with a constant number of round trips per batch.
+
+Per batch: read the pointer, the stored product documents and the stats members of the batch's
+aggregates (one ``$in`` query each); fold each aggregate's events in version order (duplicates
+skipped, gaps healed from the event store); then write, in this order:
+
+1. ``category_stats_deltas``: each message's share of the stats change, inserted under a
+   deterministic id (a replayed message is not logged twice); one folder process turns them
+   into ``category_stats`` (:mod:`projector.stats`);
+2. ``category_stats_members``: per product, the contribution the stats now hold;
+3. ``products`` (and the rebuild's ``next`` collection): one conditional update per aggregate,
+   ``{_id, version: <stored>}``, upserting new ones;
+4. Redis, pipelined: the cache entries, then the change notices.
+
+Why the stats are exactly-once in effect without transactions: a product's delta is always
+"its new contribution minus what ``members`` says the stats hold", split per message; a message
+whose share was logged already is not logged again. A crash between 1 and 2 (or 3) replays
+the batch: the logged shares are skipped, ``members`` catches up. After a message the product is
+at a version that depends only on the stream, so a replay computes the same shares. The stats
+never depend on the products collection, so a rebuild cannot disturb them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from tandem.event_store.mongo import MongoEventStore
+from tandem.events import DomainEvent
+from tandem.projections import ProjectionGapError
+from tandem_catalog.contract import (
+    CHANGES_CHANNEL,
+    ChangeNotice,
+    product_cache_key,
+)
+
+from projector import metrics
+from projector.messages import Delivery
+from projector.products import Contribution, Document, FoldError, contribution, fold
+from projector.stats import Share, log_shares
+from projector.store import MEMBERS, Pointer, WriteConflict, conditional_update
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    healed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # aggregate id -> error
+
+    def failed_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        return [d for d in deliveries if d.event and d.event.aggregate_id in self.failed]
+
+
+@dataclass
+class _Folded:
+    stored_version: int
+    doc: Document | None
+    notices: list[ChangeNotice]
+    healed: int
+    duplicates: int
+    # (partition key, offset, contribution after that message) in offset order
+    steps: list[tuple[str, int, Contribution | None]]
+
+
+def guard_key(topic: str, partition: int) -> str:
+    """A field name for ``offsets.<key>``: no dots (FerretDB), one per topic partition."""
+    return f"{topic.replace('.', '_')}__{partition}"
+
+
+class BatchApplier:
+    def __init__(
+        self,
+        read_db: AsyncDatabase[Document],
+        event_store: MongoEventStore,
+        redis: Redis,
+        *,
+        cache_ttl_s: float = 300.0,
+        fold_retries: int = 3,
+        retry_backoff_s: float = 0.1,
+        redis_retries: int = 3,
+    ) -> None:
+        self.db = read_db
+        self.event_store = event_store
+        self.redis = redis
+        self.pointer = Pointer(read_db)
+        self.cache_ttl_ms = int(cache_ttl_s * 1000)
+        self.fold_retries = fold_retries
+        self.retry_backoff_s = retry_backoff_s
+        self.redis_retries = redis_retries
+
+    async def apply(self, deliveries: Sequence[Delivery], max_conflicts: int = 10) -> BatchResult:
+        """Apply decoded deliveries; infrastructure errors raise (nothing to commit), per-aggregate
+        failures that survive the retries are returned in ``failed`` (to dead-letter)."""
+        started = time.perf_counter()
+        for attempt in range(max_conflicts + 1):
+            try:
+                result = await self._apply_once(deliveries)
+            except WriteConflict as exc:
+                metrics.CONFLICTS.inc()
+                if attempt == max_conflicts:
+                    raise
+                logger.info("write conflict, recomputing the batch: %s", exc)
+                await asyncio.sleep(self.retry_backoff_s * (attempt + 1))
+                continue
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+            return result
+        raise AssertionError("unreachable")
+
+    async def _apply_once(self, deliveries: Sequence[Delivery]) -> BatchResult:
+        by_aggregate: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in deliveries:
+            if delivery.event is not None:
+                by_aggregate[delivery.event.aggregate_id].append(delivery)
+        result = BatchResult()
+        if not by_aggregate:
+            return result
+        ids = list(by_aggregate)
+        targets = await self.pointer.targets()
+        stored, members = await asyncio.gather(
+            self._find(targets[0], ids), self._find(MEMBERS, ids)
+        )
+        folded = await self._fold_with_retries(by_aggregate, stored, result)
+
+        await self._write_stats(folded, members)
+        await self._write_members(folded, members)
+        await self._write_products(targets[0], folded)
+        for extra in targets[1:]:
+            await self._follow(extra, by_aggregate, folded)
+        await self._publish(folded)
+        for item in folded.values():
+            result.applied += len(item.notices)
+            result.duplicates += item.duplicates
+            result.healed += item.healed
+        return result
+
+    async def _find(self, collection: str, ids: list[str]) -> dict[str, Document]:
+        cursor = self.db[collection].find({"_id": {"$in": ids}})
+        return {doc["_id"]: doc async for doc in cursor}
+
+    # --- folding ---------------------------------------------------------------------------
+
+    async def _fold_with_retries(
+        self,
+        by_aggregate: dict[str, list[Delivery]],
+        stored: dict[str, Document],
+        result: BatchResult,
+    ) -> dict[str, _Folded]:
+        folded: dict[str, _Folded] = {}
+        pending = dict(by_aggregate)
+        for attempt in range(self.fold_retries + 1):
+            outcomes = await asyncio.gather(
+                *(self._fold_aggregate(agg, ds, stored.get(agg)) for agg, ds in pending.items()),
+                return_exceptions=True,
+            )
+            failed: dict[str, list[Delivery]] = {}
+            for (agg, ds), outcome in zip(pending.items(), outcomes, strict=True):
+                if isinstance(outcome, FoldError | ProjectionGapError):
+                    failed[agg] = ds
+                    result.failed[agg] = f"{type(outcome).__name__}: {outcome}"
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+                else:
+                    folded[agg] = outcome
+                    result.failed.pop(agg, None)
+            if not failed or attempt == self.fold_retries:
+                break
+            metrics.RETRIES.labels("fold").inc()
+            await asyncio.sleep(self.retry_backoff_s * 2**attempt)
+            pending = failed
+        return folded
+
+    async def _fold_aggregate(
+        self, aggregate_id: str, deliveries: list[Delivery], stored: Document | None
+    ) -> _Folded:
+        doc = stored
+        version = int(stored["version"]) if stored else 0
+        item = _Folded(version, stored, [], 0, 0, [])
+        reached: dict[int, Contribution | None] = {version: contribution(stored)}
+        for delivery in sorted(deliveries, key=lambda d: (_version(d), d.offset)):
+            event = delivery.event
+            assert event is not None
+            if event.version <= version:
+                item.duplicates += 1
+                continue
+            chain: list[DomainEvent] = [event]
+            if event.version > version + 1:
+                missing = await self.event_store.get_events(aggregate_id, version + 1)
+                missing = [e for e in missing if e.version < event.version]
+                if [e.version for e in missing] != list(range(version + 1, event.version)):
+                    raise ProjectionGapError(aggregate_id, version, event.version, "products")
+                item.healed += len(missing)
+                chain = [*missing, event]
+            for step in chain:
+                doc, changed = fold(doc, step)
+                item.notices.append(_notice(step, changed, delivery))
+            version = event.version
+            reached[version] = contribution(doc)
+        # Stats count messages in offset order: after a message, the product is at the highest
+        # version delivered so far (earlier versions were healed), whatever order they came in.
+        running = item.stored_version
+        for delivery in sorted(deliveries, key=lambda d: (d.topic, d.partition, d.offset)):
+            running = max(running, _version(delivery))
+            key = guard_key(delivery.topic, delivery.partition)
+            item.steps.append((key, delivery.offset, reached[running]))
+        item.doc = doc
+        return item
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def _write_stats(self, folded: dict[str, _Folded], members: dict[str, Document]) -> None:
+        """Log each message's share of the stats change (see :mod:`projector.stats`)."""
+        combined: dict[tuple[str, int, str], list[int]] = {}
+        for aggregate_id, item in folded.items():
+            prev = _member_contribution(members.get(aggregate_id))
+            for key, offset, cur in item.steps:
+                if cur != prev:
+                    for category, d_count, d_cents in _difference(prev, cur):
+                        totals = combined.setdefault((key, offset, category), [0, 0])
+                        totals[0] += d_count
+                        totals[1] += d_cents
+                prev = cur
+        if combined:
+            await log_shares(
+                self.db,
+                (Share(k, o, c, count, cents) for (k, o, c), (count, cents) in combined.items()),
+            )
+
+    async def _write_members(
+        self, folded: dict[str, _Folded], members: dict[str, Document]
+    ) -> None:
+        """Compare-and-set on the version read at the start of the batch: a second writer of
+        the same aggregate (a partition's old owner after a rebalance) conflicts instead of
+        moving ``members`` back, and the batch is recomputed."""
+        updates = []
+        for aggregate_id, item in folded.items():
+            cur = item.steps[-1][2] if item.steps else None
+            stored = members.get(aggregate_id)
+            if cur == _member_contribution(stored):
+                continue
+            share: Document = {
+                "category": cur.category if cur else None,
+                "price_cents": cur.price_cents if cur else 0,
+                "version": int(item.doc["version"]) if item.doc else 0,
+            }
+            query: Document = {"_id": aggregate_id}
+            query["version"] = stored["version"] if stored else {"$exists": False}
+            updates.append({"q": query, "u": {"$set": share}, "upsert": True})
+        if updates:
+            await conditional_update(self.db, MEMBERS, updates)
+
+    async def _write_products(self, collection: str, folded: dict[str, _Folded]) -> None:
+        updates = [
+            {
+                "q": {"_id": aggregate_id, "version": item.stored_version},
+                "u": {"$set": item.doc},
+                "upsert": True,
+            }
+            for aggregate_id, item in folded.items()
+            if item.notices and item.doc is not None
+        ]
+        if updates:
+            await conditional_update(self.db, collection, updates)
+
+    async def _follow(
+        self, collection: str, by_aggregate: dict[str, list[Delivery]], primary: dict[str, _Folded]
+    ) -> None:
+        """Apply the batch to the collection a rebuild is catching up (its own versions)."""
+        ids = [agg for agg in by_aggregate if agg in primary]
+        for _ in range(10):  # the rebuild's catch-up writes here too; conflicts are expected
+            stored = await self._find(collection, ids)
+            folded = {}
+            for agg in ids:
+                try:
+                    folded[agg] = await self._fold_aggregate(
+                        agg, by_aggregate[agg], stored.get(agg)
+                    )
+                except (FoldError, ProjectionGapError) as exc:
+                    # The rebuild's catch-up reads the event store after this, so it heals it.
+                    logger.warning("rebuild target %s: %s", collection, exc)
+            try:
+                await self._write_products(collection, folded)
+            except WriteConflict:
+                metrics.CONFLICTS.inc()
+                continue
+            return
+        logger.warning("rebuild target %s: gave up after conflicts; catch-up heals it", collection)
+
+    async def _publish(self, folded: dict[str, _Folded]) -> None:
+        """Cache first, then notices, in one pipeline: a notified reader finds fresh data."""
+        changed = {agg: item for agg, item in folded.items() if item.notices and item.doc}
+        if not changed:
+            return
+        for attempt in range(self.redis_retries + 1):
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for agg, item in changed.items():
+                        pipe.set(
+                            product_cache_key(agg), orjson.dumps(item.doc), px=self.cache_ttl_ms
+                        )
+                    for item in changed.values():
+                        for notice in item.notices:
+                            pipe.publish(CHANGES_CHANNEL, notice.model_dump_json())
+                    await pipe.execute()
+                return
+            except (RedisError, OSError) as exc:
+                if attempt == self.redis_retries:
+                    # The read model is durable; a stale cache entry expires with its TTL.
+                    metrics.REDIS_FAILURES.inc()
+                    logger.error(
+                        "redis cache/notices given up after %d tries: %r", attempt + 1, exc
+                    )
+                    return
+                metrics.RETRIES.labels("redis").inc()
+                await asyncio.sleep(self.retry_backoff_s * 2**attempt)
+
+
+def _version(delivery: Delivery) -> int:
+    return delivery.event.version if delivery.event else 0
+
+
+def _notice(event: DomainEvent, changed: dict[str, object], delivery: Delivery) -> ChangeNotice:
+    return ChangeNotice(
+        id=event.aggregate_id,
+        version=event.version,
+        event_type=event.event_type,
+        changed_fields=changed,
+        correlation_id=event.correlation_id or delivery.correlation_id,
+        occurred_at=event.occurred_at.isoformat(),
+    )
+
+
+def _member_contribution(doc: Document | None) -> Contribution | None:
+    if not doc or doc.get("category") is None:
+        return None
+    return Contribution(str(doc["category"]), int(doc["price_cents"]))
+
+
+def _difference(prev: Contribution | None, cur: Contribution | None) -> list[tuple[str, int, int]]:
+    out: list[tuple[str, int, int]] = []
+    if prev is not None:
+        out.append((prev.category, -1, -prev.price_cents))
+    if cur is not None:
+        out.append((cur.category, 1, cur.price_cents))
+    return out
+
+
+__all__ = ["BatchApplier", "BatchResult", "guard_key"]

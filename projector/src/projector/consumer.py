@@ -1,0 +1,203 @@
+"""The consumer group loop: fetch a batch, apply it, dead-letter what cannot apply, commit.
+
+Offsets are committed only after the batch's read-model writes returned and its dead letters
+were acknowledged by Kafka (acks=all), so a crash at any point replays work (idempotent) and
+never loses it. Infrastructure errors (MongoDB down) retry the same batch with exponential
+backoff and do not commit; per-event failures are retried inside the applier, then
+dead-lettered, and the partition keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pymongo.errors import PyMongoError
+from tandem.events import EventRegistry
+from tandem_catalog.contract import dlq_topic
+
+from projector import metrics
+from projector.applier import BatchApplier, guard_key
+from projector.messages import Delivery, dead_letter_headers, decode
+from projector.stats import fold_deltas, prune_deltas
+from projector.store import WriteConflict
+
+logger = logging.getLogger(__name__)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A revoked partition's in-flight batch finishes and commits before it moves away."""
+
+    def __init__(self, runner: ProjectorConsumer) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.runner.batch_lock:  # waits for the batch being applied, if any
+            await self.runner.commit_pending(revoked)
+        logger.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        logger.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class ProjectorConsumer:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        applier: BatchApplier,
+        registry: EventRegistry,
+        *,
+        topics: Sequence[str],
+        batch_size: int = 1000,
+        batch_max_wait_ms: int = 200,
+        infra_backoff_s: float = 0.5,
+        infra_backoff_max_s: float = 10.0,
+        fold_retries: int = 3,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.applier = applier
+        self.registry = registry
+        self.topics = list(topics)
+        self.batch_size = batch_size
+        self.batch_max_wait_ms = batch_max_wait_ms
+        self.infra_backoff_s = infra_backoff_s
+        self.infra_backoff_max_s = infra_backoff_max_s
+        self.fold_retries = fold_retries
+        self.batch_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.started = asyncio.Event()
+        self._pending: dict[TopicPartition, int] = {}
+        self._folds = 0  # applied, not yet committed
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; then finish the batch in hand, commit and leave."""
+        self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        self.started.set()
+        try:
+            while not self.stopping.is_set():
+                batches = await self.consumer.getmany(
+                    timeout_ms=self.batch_max_wait_ms, max_records=self.batch_size
+                )
+                records = [record for part in batches.values() for record in part]
+                if not records:
+                    await self._fold_stats()
+                    continue
+                async with self.batch_lock:
+                    # A rebalance may have run between the fetch and the lock: records of
+                    # partitions now owned by another member are theirs to apply.
+                    assigned = self.consumer.assignment()
+                    records = [
+                        r for r in records if TopicPartition(r.topic, r.partition) in assigned
+                    ]
+                    if records:
+                        await self._process(records)
+                    await self.commit_pending()
+                    await self._fold_stats()
+                self._update_lag(batches)
+        finally:
+            async with self.batch_lock:
+                await self.commit_pending()
+
+    async def _fold_stats(self) -> None:
+        """Only the owner of partition 0 of the first topic writes ``category_stats``."""
+        if TopicPartition(self.topics[0], 0) not in self.consumer.assignment():
+            return
+        try:
+            await fold_deltas(self.applier.db)
+            self._folds += 1
+            if self._folds % 100 == 0:
+                await self._prune_deltas()
+        except (PyMongoError, OSError, WriteConflict) as exc:
+            metrics.RETRIES.labels("stats_fold").inc()
+            logger.warning("folding category stats failed, retried next batch: %r", exc)
+
+    async def _prune_deltas(self) -> None:
+        committed: dict[str, int] = {}
+        for topic in self.topics:
+            for partition in self.consumer.partitions_for_topic(topic) or ():
+                offset = await self.consumer.committed(TopicPartition(topic, partition))
+                if offset is not None:
+                    committed[guard_key(topic, partition)] = offset
+        await prune_deltas(self.applier.db, committed)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _process(self, records: list[Any]) -> None:
+        deliveries = [decode(record, self.registry) for record in records]
+        metrics.BATCH_SIZE.observe(len(deliveries))
+        poison = [d for d in deliveries if d.event is None]
+        good = [d for d in deliveries if d.event is not None]
+        delay = self.infra_backoff_s
+        while True:
+            try:
+                result = await self.applier.apply(good)
+                break
+            except (PyMongoError, OSError) as exc:  # the servers, not the events: never DLQ
+                metrics.RETRIES.labels("infrastructure").inc()
+                logger.warning("batch failed, retrying in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.infra_backoff_max_s)
+        failed = result.failed_deliveries(good)
+        letters = [(d, d.reason or "decode_error", d.error or "", 1) for d in poison]
+        letters += [
+            (d, "projection_failed", result.failed[d.event.aggregate_id], self.fold_retries + 1)
+            for d in failed
+            if d.event is not None
+        ]
+        await self._dead_letter(letters)
+        metrics.EVENTS.labels("applied").inc(result.applied)
+        metrics.EVENTS.labels("duplicate").inc(result.duplicates)
+        metrics.EVENTS.labels("healed").inc(result.healed)
+        metrics.EVENTS.labels("dead_lettered").inc(len(letters))
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._pending[tp] = max(self._pending.get(tp, -1), record.offset + 1)
+
+    async def _dead_letter(self, letters: list[tuple[Delivery, str, str, int]]) -> None:
+        if not letters:
+            return
+        futures = []
+        for delivery, reason, error, attempts in letters:
+            logger.error(
+                "dead-lettering %s[%d]@%d: %s: %s",
+                delivery.topic,
+                delivery.partition,
+                delivery.offset,
+                reason,
+                error,
+            )
+            futures.append(
+                await self.producer.send(
+                    dlq_topic(delivery.topic),
+                    value=delivery.value,
+                    key=delivery.key,
+                    headers=dead_letter_headers(delivery, reason, error, attempts),
+                )
+            )
+        await asyncio.gather(*futures)  # acknowledged before the offsets move past them
+
+    async def commit_pending(self, only: Sequence[TopicPartition] | None = None) -> None:
+        offsets = {tp: offset for tp, offset in self._pending.items() if only is None or tp in only}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Another member owns the partition now and replays from the last commit.
+            logger.warning("commit failed (replayed by the next owner): %r", exc)
+        for tp in offsets:
+            self._pending.pop(tp, None)
+
+    def _update_lag(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        for tp, part in batches.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None and part:
+                lag = max(0, highwater - (part[-1].offset + 1))
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)

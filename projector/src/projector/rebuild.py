@@ -1,0 +1,133 @@
+"""Rebuild ``products`` from the event store without downtime.
+
+1. Pick (or, after an interruption, resume) a new collection ``products_<stamp>``, recorded in
+   the pointer as ``building`` with the event-store position replayed so far.
+2. Replay ``read_all`` into it page by page with the same fold and conditional writes as the
+   live projector (so a rerun re-applies nothing twice).
+3. Set ``next``: from now on every live projector writes both collections. Wait
+   ``rebuild_settle_s`` so no live batch still writes only the old one.
+4. Catch up: replay the event store again from ``position - rebuild_catchup_margin`` (commits
+   take their position before they are visible), so whatever live applied to the old
+   collection before step 3 is in the new one too.
+5. Switch ``active`` atomically (one pointer document), wait again, catch up once more, drop
+   the old collection.
+
+``category_stats`` is untouched: the live projector maintains it independently of the products
+collection (see ``applier``), so the switch cannot double-count or lose anything there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+from tandem.event_store.mongo import MongoEventStore
+from tandem.events import DomainEvent
+
+from projector.products import Document, fold
+from projector.store import Pointer, WriteConflict, conditional_update, ensure_product_indexes
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+
+
+class Rebuilder:
+    def __init__(
+        self,
+        read_db: AsyncDatabase[Document],
+        event_store: MongoEventStore,
+        *,
+        page_size: int = 2000,
+        settle_s: float = 5.0,
+        catchup_margin: int = 10_000,
+    ) -> None:
+        self.db = read_db
+        self.store = event_store
+        self.pointer = Pointer(read_db)
+        self.page_size = page_size
+        self.settle_s = settle_s
+        self.catchup_margin = catchup_margin
+
+    async def run(self, progress: Progress | None = None) -> str:
+        pointer = await self.pointer.read()
+        old = str(pointer.get("active") or self.pointer.name)
+        target = pointer.get("building")
+        if not target:
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+            target = f"{self.pointer.name}_{stamp}"
+            await self.pointer.update({"active": old, "building": target, "position": 0})
+            logger.info("rebuilding %s into %s", old, target)
+        else:
+            logger.info("resuming the rebuild into %s", target)
+        target = str(target)
+        await ensure_product_indexes(self.db, target)
+        position = int(pointer.get("position") or 0) if pointer.get("building") else 0
+        position = await self._replay(target, position, progress, record=True)
+        await self.pointer.update({"next": target})
+        await asyncio.sleep(self.settle_s)
+        await self._replay(target, max(0, position - self.catchup_margin), None, record=False)
+        await self.pointer.update(
+            {"active": target, "previous": old}, unset=("building", "next", "position")
+        )
+        await asyncio.sleep(self.settle_s)
+        # Second pass: on FerretDB a conditional update is not atomic against a concurrent one
+        # (the live projector also wrote ``next``), so re-apply anything a race left behind.
+        await self._replay(target, max(0, position - self.catchup_margin), None, record=False)
+        if old != target:
+            await self.db.drop_collection(old)
+        await self.pointer.update({}, unset=("previous",))
+        logger.info("products now read from %s; dropped %s", target, old)
+        return target
+
+    async def _replay(
+        self, target: str, position: int, progress: Progress | None, *, record: bool
+    ) -> int:
+        while True:
+            commits = await self.store.read_all(after=position, limit=self.page_size)
+            if not commits:
+                return position
+            events = [event for commit in commits for event in commit.events]
+            await self.apply(target, events)
+            position = commits[-1].position
+            if record:
+                await self.pointer.update({"position": position})
+            if progress is not None:
+                progress(len(commits))
+
+    async def apply(self, target: str, events: list[DomainEvent]) -> None:
+        """Fold ``events`` onto ``target`` idempotently (events at or below a stored version are
+        skipped; the live projector may be writing the same documents, so conflicts redo)."""
+        by_aggregate: dict[str, list[DomainEvent]] = defaultdict(list)
+        for event in events:
+            by_aggregate[event.aggregate_id].append(event)
+        for _ in range(20):
+            cursor = self.db[target].find({"_id": {"$in": list(by_aggregate)}})
+            stored = {doc["_id"]: doc async for doc in cursor}
+            updates = []
+            for aggregate_id, stream in by_aggregate.items():
+                doc = stored.get(aggregate_id)
+                version = int(doc["version"]) if doc else 0
+                start = version
+                for event in sorted(stream, key=lambda e: e.version):
+                    if event.version != version + 1:
+                        continue  # at or below: applied already; above: a later page has it
+                    doc, _ = fold(doc, event)
+                    version = event.version
+                if version != start and doc is not None:
+                    updates.append(
+                        {
+                            "q": {"_id": aggregate_id, "version": start},
+                            "u": {"$set": doc},
+                            "upsert": True,
+                        }
+                    )
+            try:
+                await conditional_update(self.db, target, updates)
+            except WriteConflict:
+                continue
+            return
+        raise RuntimeError(f"rebuild of {target}: too many write conflicts")

@@ -1,0 +1,153 @@
+"""``category_stats`` without concurrent writers: a delta log and a single folder.
+
+Why: FerretDB v1.24 does not make an update's read-modify-write atomic across connections
+(four clients doing 200 ``$inc`` each on one document end at 200), so several projector
+processes may not ``$inc`` the same category document. Instead:
+
+- each partition's owner *inserts* its messages' shares into ``category_stats_deltas`` with a
+  deterministic ``_id`` (``<topic>__<partition>:<offset>:<category>``): a replayed message hits
+  the unique ``_id`` and is not logged twice (inserts of one ``_id`` are atomic everywhere);
+- one process, the owner of partition 0 of the first topic, folds unfolded deltas into
+  ``category_stats`` (``$inc`` plus ``offsets.<partition key>`` = highest folded offset, in the
+  same update, so a crash before the deltas are marked folded cannot fold them twice), then
+  marks them folded;
+- folded deltas are deleted once their partition's committed offset is past them (no replay can
+  log them again after that).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL
+
+from projector.store import DUPLICATE_KEY, conditional_update
+
+Document = dict[str, Any]
+DELTAS = "category_stats_deltas"
+_MAX_INSERT = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One message's effect on one category."""
+
+    key: str
+    offset: int
+    category: str
+    count: int
+    cents: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.key}:{self.offset:012d}:{self.category}"
+
+
+async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+    await db[DELTAS].create_index([("folded", ASCENDING)], name="folded")
+    await db[DELTAS].create_index([("key", ASCENDING), ("offset", ASCENDING)], name="key_offset")
+
+
+async def log_shares(db: AsyncDatabase[Document], shares: Iterable[Share]) -> int:
+    """Insert shares in (partition, offset) order; already logged ones are skipped. Returns how
+    many were new. Ordered inserts keep "logged" a prefix even if the process dies midway."""
+    docs = [
+        {
+            "_id": s.id,
+            "key": s.key,
+            "offset": s.offset,
+            "category": s.category,
+            "count": s.count,
+            "cents": s.cents,
+            "folded": False,
+        }
+        for s in sorted(shares, key=lambda s: (s.key, s.offset, s.category))
+        if s.count or s.cents
+    ]
+    inserted = 0
+    while docs:
+        chunk = docs[:_MAX_INSERT]
+        reply = await db.command({"insert": DELTAS, "documents": chunk, "ordered": True})
+        errors = reply.get("writeErrors") or []
+        if not errors:
+            inserted += len(chunk)
+            docs = docs[len(chunk) :]
+            continue
+        index = int(errors[0]["index"])
+        if errors[0].get("code") != DUPLICATE_KEY:
+            raise RuntimeError(f"{DELTAS} insert failed: {errors[0]}")
+        inserted += index
+        docs = docs[index + 1 :]  # this one was logged by an earlier attempt
+    return inserted
+
+
+async def fold_deltas(db: AsyncDatabase[Document], limit: int = 20_000) -> int:
+    """Fold unfolded deltas into ``category_stats``; only the folder process calls this."""
+    entries = await db[DELTAS].find({"folded": False}, limit=limit).to_list()
+    if not entries:
+        return 0
+    categories = sorted({e["category"] for e in entries})
+    cursor = db[CATEGORY_STATS_READ_MODEL].find({"_id": {"$in": categories}})
+    stats = {doc["_id"]: doc async for doc in cursor}
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    highest: dict[str, dict[str, int]] = defaultdict(dict)
+    for entry in entries:
+        category, key, offset = entry["category"], entry["key"], int(entry["offset"])
+        folded = stats.get(category, {}).get("offsets", {}).get(key, -1)
+        marks = highest[category]
+        marks[key] = max(marks.get(key, folded), offset)
+        if offset <= folded:
+            continue  # folded before a crash, just not marked
+        sums[category][0] += int(entry["count"])
+        sums[category][1] += int(entry["cents"])
+    updates = []
+    for category in categories:
+        offsets = stats.get(category, {}).get("offsets", {})
+        query: Document = {"_id": category}
+        for key in sorted(highest[category]):
+            query[f"offsets.{key}"] = offsets.get(key, {"$exists": False})
+        count, cents = sums.get(category, [0, 0])
+        updates.append(
+            {
+                "q": query,
+                "u": {
+                    "$inc": {"active_count": count, "price_sum_cents": cents},
+                    "$set": {f"offsets.{k}": v for k, v in sorted(highest[category].items())},
+                },
+                "upsert": True,
+            }
+        )
+    await conditional_update(db, CATEGORY_STATS_READ_MODEL, updates)
+    await _refresh_price_sums(db, categories)
+    await db[DELTAS].update_many(
+        {"_id": {"$in": [e["_id"] for e in entries]}}, {"$set": {"folded": True}}
+    )
+    return len(entries)
+
+
+async def _refresh_price_sums(db: AsyncDatabase[Document], categories: list[str]) -> None:
+    # ``price_sum`` (the contract's number) is derived from the exact integer cents, so float
+    # increments never accumulate rounding error.
+    cursor = db[CATEGORY_STATS_READ_MODEL].find(
+        {"_id": {"$in": categories}}, projection={"price_sum_cents": True}
+    )
+    updates = [
+        {
+            "q": {"_id": doc["_id"]},
+            "u": {"$set": {"price_sum": round(int(doc["price_sum_cents"]) / 100, 2)}},
+        }
+        async for doc in cursor
+    ]
+    if updates:
+        await conditional_update(db, CATEGORY_STATS_READ_MODEL, updates)
+
+
+async def prune_deltas(db: AsyncDatabase[Document], committed: dict[str, int]) -> None:
+    """Delete folded deltas below each partition's committed offset."""
+    for key, offset in committed.items():
+        await db[DELTAS].delete_many({"key": key, "offset": {"$lt": offset}, "folded": True})

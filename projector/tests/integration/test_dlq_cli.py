@@ -1,0 +1,69 @@
+"""``python -m projector dlq list|replay`` on a real topic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from projector.dlq import list_dead_letters, replay_dead_letters
+from projector.messages import cloudevent_headers, dead_letter_headers, decode
+from projector_helpers import projector_env, wait_until_match
+from tandem_catalog.contract import dlq_topic
+from tandem_catalog.events import CATALOG_REGISTRY, ProductCreated
+
+pytestmark = pytest.mark.integration
+
+
+class _Record:
+    def __init__(self, topic: str, value: bytes, key: bytes, headers: Any) -> None:
+        self.topic, self.partition, self.offset = topic, 1, 7
+        self.key, self.value, self.headers = key, value, headers
+
+
+async def test_a_replayed_dead_letter_is_applied_once(env: Any, projector: Any) -> None:
+    pid = str(uuid.uuid4())
+    [event] = await env.publisher.commit(
+        [
+            ProductCreated(
+                aggregate_id=pid, name="x", description="", price=Decimal("2.5"), category="food"
+            )
+        ],
+        publish=False,
+    )
+    # As if it had been dead-lettered during an outage of a projection dependency.
+    delivery = decode(
+        _Record(env.topic, event.to_json(), pid.encode(), cloudevent_headers(event)),
+        CATALOG_REGISTRY,
+    )
+    await env.publisher.producer.send_and_wait(
+        dlq_topic(env.topic),
+        event.to_json(),
+        key=pid.encode(),
+        headers=dead_letter_headers(delivery, "projection_failed", "boom", 4),
+    )
+    bootstrap = env.settings.kafka_bootstrap_servers
+    [letter] = await list_dead_letters(bootstrap, dlq_topic(env.topic))
+    assert letter.reason == "projection_failed"
+    assert letter.attempts == 4
+    assert letter.original == f"{env.topic}[1]@7"
+    listed = subprocess.run(  # noqa: ASYNC221 - the CLI under test, a few seconds
+        [sys.executable, "-m", "projector", "dlq", "list"],
+        env=projector_env(env.infra_env, topics=f'["{env.topic}"]', group_id=env.settings.group_id),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "reason=projection_failed" in listed.stdout
+    assert "1 dead letter(s)" in listed.stdout
+    assert (
+        len(await replay_dead_letters(bootstrap, dlq_topic(env.topic), env.settings.group_id)) == 1
+    )
+    assert await replay_dead_letters(bootstrap, dlq_topic(env.topic), env.settings.group_id) == []
+    async with projector(env.settings):
+        await wait_until_match(env.read_db, env.write_db)
+    assert (await env.read_db["products"].find_one({"_id": pid}))["version"] == 1

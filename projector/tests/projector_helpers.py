@@ -1,0 +1,162 @@
+"""Produce events the way the command-service does, and compare read models with a fold."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from projector.messages import cloudevent_headers
+from projector.products import category_totals, fold_all
+from projector.store import Pointer
+from pymongo.asynchronous.database import AsyncDatabase
+from tandem.event_store.mongo import MongoEventStore
+from tandem.events import DomainEvent
+from tandem_catalog.events import (
+    ProductCreated,
+    ProductDetailsUpdated,
+    ProductDiscontinued,
+    ProductPriceChanged,
+)
+
+CATEGORIES = ["books", "games", "tools", "food"]
+
+
+async def create_topics(bootstrap: str, *names: str, partitions: int = 4) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+        )
+    finally:
+        await admin.close()
+
+
+def random_history(aggregate_id: str, rng: random.Random, length: int) -> list[DomainEvent]:
+    price = Decimal(rng.randint(100, 9999)) / 100
+    events: list[DomainEvent] = [
+        ProductCreated(
+            aggregate_id=aggregate_id,
+            name=f"p-{aggregate_id[:6]}",
+            description="d",
+            price=price,
+            category=rng.choice(CATEGORIES),
+            correlation_id="corr-1",
+        )
+    ]
+    for _ in range(length - 1):
+        kind = rng.random()
+        if kind < 0.4:
+            new = Decimal(rng.randint(100, 9999)) / 100
+            events.append(
+                ProductPriceChanged(aggregate_id=aggregate_id, old_price=price, price=new)
+            )
+            price = new
+        elif kind < 0.8:
+            events.append(
+                ProductDetailsUpdated(
+                    aggregate_id=aggregate_id,
+                    name=f"n{rng.randint(0, 99)}",
+                    category=rng.choice(CATEGORIES),
+                )
+            )
+        else:
+            events.append(ProductDiscontinued(aggregate_id=aggregate_id, reason="eol"))
+            break
+    return events
+
+
+class Publisher:
+    """Writes commits to the event store, then publishes them like the command-service."""
+
+    def __init__(self, store: MongoEventStore, producer: AIOKafkaProducer, topic: str) -> None:
+        self.store = store
+        self.producer = producer
+        self.topic = topic
+        self.published: list[DomainEvent] = []
+
+    async def commit(self, events: list[DomainEvent], publish: bool = True) -> list[DomainEvent]:
+        await self.store.append(events)
+        stored = await self.store.get_events(events[0].aggregate_id, 1)
+        fresh = stored[-len(events) :]
+        if publish:
+            await self.send(fresh)
+        return fresh
+
+    async def send(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            await self.producer.send_and_wait(
+                self.topic,
+                value=event.to_json(),
+                key=event.aggregate_id.encode(),
+                headers=cloudevent_headers(event),
+            )
+            self.published.append(event)
+
+
+async def expected_from_store(store_db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    store = MongoEventStore(store_db)
+    events = [e for commit in await store.read_all(limit=10**7) for e in commit.events]
+    return fold_all(events)
+
+
+async def assert_read_models_match(
+    read_db: AsyncDatabase[dict[str, Any]], write_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    expected = await expected_from_store(write_db)
+    collection = (await Pointer(read_db).targets())[0]
+    actual = {d.pop("_id"): d async for d in read_db[collection].find({})}
+    assert actual == expected
+    stats = {d["_id"]: d async for d in read_db["category_stats"].find({})}
+    totals = category_totals(expected)
+    for category in set(stats) | set(totals):
+        count, cents = totals.get(category, (0, 0))
+        doc = stats.get(category, {"active_count": 0, "price_sum_cents": 0, "price_sum": 0.0})
+        assert (doc["active_count"], doc["price_sum_cents"]) == (count, cents), category
+        assert abs(doc["price_sum"] - cents / 100) < 0.01
+
+
+async def wait_until_match(
+    read_db: AsyncDatabase[dict[str, Any]],
+    write_db: AsyncDatabase[dict[str, Any]],
+    timeout: float = 60.0,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await assert_read_models_match(read_db, write_db)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+def projector_env(infra_env: dict[str, str], **values: str) -> dict[str, str]:
+    env = {**os.environ, **infra_env, "TANDEM_ENVIRONMENT": "test", "TANDEM_HTTP_PORT": "0"}
+    env.update({f"TANDEM_{k.upper()}": v for k, v in values.items()})
+    return env
+
+
+def start_projector(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "projector", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+    return process.wait(timeout=timeout)
