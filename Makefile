@@ -18,7 +18,7 @@ TEST_ENV := $(TEST_STACK_ENV) TANDEM_INFRA=local TANDEM_ENVIRONMENT=test \
 PYTEST ?= $(UV) run --frozen pytest
 PYTEST_ARGS ?=
 
-.PHONY: help uv install run test test-unit test-integration test-e2e lint fmt stack-up \
+.PHONY: help uv install browser run test test-unit test-integration test-e2e lint fmt stack-up \
 	stack-down stack-status stack-logs stack-reset e2e bench clean
 
 help: ## list targets
@@ -54,7 +54,10 @@ fmt: ## format and autofix
 	@$(UV) run --frozen ruff format .
 	@$(UV) run --frozen ruff check --fix .
 
-test: install ## lint, type-check and run every test tier against real servers
+browser: uv ## install Debian's chromium for the browser tests if missing
+	@$(STACK) browser
+
+test: install browser ## lint, type-check and run every test tier against real servers
 	@$(TEST_STACK_ENV) $(STACK) up
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \

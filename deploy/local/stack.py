@@ -381,22 +381,28 @@ def mongo_external() -> str | None:
     return os.environ.get("TANDEM_MONGO_URL") if mongo_mode() == "external" else None
 
 
-def ensure_redis() -> None:
-    if shutil.which("redis-server"):
+def ensure_debian_package(binary: str, package: str) -> None:
+    """Install Debian's ``package`` when ``binary`` is missing (once; ``TANDEM_ALLOW_APT=0``
+    forbids it and turns the absence into a clear error)."""
+    if shutil.which(binary):
         return
     allowed = os.environ.get("TANDEM_ALLOW_APT", "1") == "1" and shutil.which("apt-get")
     if not allowed:
-        raise StackError("redis: redis-server not on PATH (apt-get install redis-server)")
-    log("redis: installing Debian's redis-server with apt-get (first run only)")
+        raise StackError(f"{binary} not on PATH (apt-get install {package})")
+    log(f"{binary}: installing Debian's {package} with apt-get (first run only)")
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     logf = CACHE / "apt.log"
-    run([*sudo, "apt-get", "update", "-qq"], "redis: apt-get update", logf)
+    run([*sudo, "apt-get", "update", "-qq"], f"{binary}: apt-get update", logf)
     run(
-        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
-        "redis: apt-get install redis-server",
+        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        f"{binary}: apt-get install {package}",
         logf,
         {"DEBIAN_FRONTEND": "noninteractive"},
     )
+
+
+def ensure_redis() -> None:
+    ensure_debian_package("redis-server", "redis-server")
 
 
 def redis_command() -> list[str]:
@@ -582,7 +588,8 @@ def cmd_env() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "command", choices=["up", "down", "status", "logs", "reset", "kill", "env", "fetch"]
+        "command",
+        choices=["up", "down", "status", "logs", "reset", "kill", "env", "fetch", "browser"],
     )
     parser.add_argument("servers", nargs="*", help="kafka, mongo, redis (default: all)")
     parser.add_argument("-n", "--lines", type=int, default=50, help="log lines for 'logs'")
@@ -605,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "fetch":
             for s in selected(args.servers):
                 s.ensure()
+        elif args.command == "browser":  # the browser tests' headless Chromium
+            ensure_debian_package("chromium", "chromium")
     except StackError as exc:
         print(f"stack: error: {exc}", file=sys.stderr)
         return 1
