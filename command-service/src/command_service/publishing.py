@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tandem.event_store import EventStore, StoredCommit
 from tandem.events import DomainEvent
+from tandem.kafka import ensure_topics
 from tandem_catalog.contract import CLOUDEVENTS_SOURCE
 
 from command_service.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_ERRORS, PUBLISH_QUEUE
@@ -125,21 +125,15 @@ class KafkaEventSink:
             log.info("kafka producer started", topic=self.topic)
 
     async def ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._bootstrap, request_timeout_ms=self._request_timeout_ms
+        created = await ensure_topics(
+            self._bootstrap,
+            [self.topic],
+            partitions=self._partitions,
+            replication_factor=self._replication,
+            request_timeout_ms=self._request_timeout_ms,
         )
-        await admin.start()
-        try:
-            if self.topic in await admin.list_topics():
-                return
-            topic = NewTopic(self.topic, self._partitions, self._replication)
-            response = await admin.create_topics([topic])
-            for name, code, *_ in getattr(response, "topic_errors", ()):
-                if code not in (0, 36):  # 36 = TOPIC_ALREADY_EXISTS (another replica won)
-                    raise RuntimeError(f"cannot create topic {name}: error code {code}")
+        if created:
             log.info("topic created", topic=self.topic, partitions=self._partitions)
-        finally:
-            await admin.close()
 
     async def publish(self, commits: Sequence[OutgoingCommit]) -> None:
         producer = self._producer

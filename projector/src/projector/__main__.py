@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import uvicorn
+from tandem.kafka import ensure_topics
 from tandem.observability import configure_logging
 from tandem_catalog.contract import dlq_topic
 
@@ -29,6 +30,13 @@ logger = logging.getLogger("projector")
 
 async def run(settings: ProjectorSettings) -> None:
     async with clients(settings) as c:
+        # Subscribing to a missing topic would idle until the next metadata refresh (minutes).
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            settings.topics,
+            partitions=settings.partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
         consumer = kafka_consumer(settings)
         producer = kafka_producer(settings)
         await producer.start()

@@ -28,6 +28,8 @@ class TandemSettings(BaseSettings):
     mongo_read_db: str = "tandem_read"
     redis_url: str = "redis://localhost:6379/0"
     partitions: int = Field(default=12, ge=1, le=1000)
+    """Partitions of a topic a service creates when it is missing (writer or reader first)."""
+    topic_replication_factor: int = Field(default=1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
