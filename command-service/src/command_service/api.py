@@ -29,11 +29,21 @@ from command_service.domain import (
     DiscontinueProduct,
     UpdateProductDetails,
 )
+from command_service.domain.commands import PRODUCT_ID_PATTERN
+from command_service.idempotency import MAX_KEY_LENGTH
 
 WRITE_SCOPE = "products:write"
 PREFIX = "/api/products"
-_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,15})"?\s*$')
+# One spelling for the check and the OpenAPI pattern (ASCII classes: ``\d`` and ``\s`` mean
+# more in Python than in the ECMA-262 regexes of JSON Schema). Quotes come in pairs.
+IF_MATCH_PATTERN = r'^[ \t]*(?:W/)?(?:"([0-9]{1,15})"|([0-9]{1,15}))[ \t]*$'
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
 _SERVER_SET = ("correlation_id", "command_id")
+# What the middleware accepts: printable ASCII, at least one character that is not a space.
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
+# A product id in the path: the id pattern, minus "." and "..", which clients and proxies
+# resolve as dot segments (the request would reach another route).
+PATH_ID_PATTERN = r"^(?!\.\.?$)" + PRODUCT_ID_PATTERN.removeprefix("^")
 
 
 class ErrorDetail(BaseModel):
@@ -77,19 +87,25 @@ _IDEMPOTENCY_DOC = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "maxLength": 255},
-    "description": "Replays of the same key and body get the first response; nothing is appended.",
+    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH, "pattern": IDEMPOTENCY_KEY_PATTERN},
+    "description": (
+        "Replays of the same key and body get the first response; nothing is appended. The "
+        "same key with another request is a 422 `idempotency_key_reused`."
+    ),
 }
 _IF_MATCH_DOC = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
     "description": 'Expected current version: `"3"`, `W/"3"` or `3`.',
 }
-
-
-_ID_DOC = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID_DOC = {
+    "name": "product_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": PATH_ID_PATTERN},
+}
 
 
 def _body_schema(command_type: type[Command[Any]]) -> dict[str, Any]:
@@ -106,7 +122,7 @@ def _expected_version(request: Request) -> int | None:
     raw = request.headers.get("if-match")
     if raw is None:
         return None
-    match = _IF_MATCH.match(raw)
+    match = _IF_MATCH.fullmatch(raw)
     if match is None:
         raise RequestValidationError(
             [
@@ -118,7 +134,7 @@ def _expected_version(request: Request) -> int | None:
                 }
             ]
         )
-    return int(match.group(1))
+    return int(match.group(1) or match.group(2))
 
 
 def command_builder(
@@ -129,7 +145,19 @@ def command_builder(
     build = default_command_builder(command_type)
 
     def builder(body: dict[str, Any], path: dict[str, str], request: Request) -> Command[Any]:
-        fields = {k: v for k, v in body.items() if k not in _SERVER_SET}
+        server_set = [
+            {
+                "type": "extra_forbidden",
+                "loc": ("body", name),
+                "msg": "set by the server, not by the client",
+                "input": body[name],
+            }
+            for name in _SERVER_SET
+            if name in body
+        ]
+        if server_set:
+            raise RequestValidationError(server_set)
+        fields = dict(body)
         fields["correlation_id"] = correlation_id_var.get()
         fields["command_id"] = request.headers.get("idempotency-key")
         if new_id:
@@ -177,7 +205,8 @@ def product_routes(verifier: JWTVerifier) -> APIRouter:
         return {
             "parameters": [_IDEMPOTENCY_DOC, *headers],
             "requestBody": {
-                "required": True,
+                # An empty body reads as {}, which is a whole command only for discontinue.
+                "required": command_type is not DiscontinueProduct,
                 "content": {"application/json": {"schema": _body_schema(command_type)}},
             },
         }

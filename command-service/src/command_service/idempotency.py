@@ -40,6 +40,9 @@ MAX_KEY_LENGTH = 255
 # A pending claim older than this belongs to a request that died; it may be taken over.
 PENDING_TIMEOUT = timedelta(seconds=60)
 _REPLAYED_HEADERS = (b"content-type", b"location")
+# The methods a command can arrive with. Any other (TRACE, CONNECT, a made-up one) goes straight
+# to the router, which answers 405; a key must not turn that into a replay or a 422.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CODEC = CodecOptions[dict[str, Any]](tz_aware=True, tzinfo=UTC)
 
 
@@ -151,7 +154,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 class IdempotencyMiddleware:
-    """Applies to unsafe methods under ``prefix`` that carry an ``Idempotency-Key``."""
+    """Applies to POST, PUT, PATCH and DELETE under ``prefix`` with an ``Idempotency-Key``."""
 
     def __init__(
         self, app: ASGIApp, store: IdempotencyStore, verifier: JWTVerifier, prefix: str = "/api/"
@@ -164,7 +167,7 @@ class IdempotencyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or scope["method"] not in UNSAFE_METHODS
             or not scope["path"].startswith(self.prefix)
         ):
             await self.app(scope, receive, send)

@@ -9,6 +9,9 @@ from pydantic import Field
 from tandem.settings import TandemSettings
 from tandem_catalog.contract import PRODUCT_TOPIC
 
+# The live catalog page, served by the query-service, posts commands from these origins.
+DEV_CORS_ORIGINS = ("http://127.0.0.1:8002", "http://localhost:8002")
+
 
 class CommandServiceSettings(TandemSettings):
     http_port: int = Field(default=8001, ge=0, le=65535)
@@ -22,7 +25,6 @@ class CommandServiceSettings(TandemSettings):
 
     # Publishing
     topic: str = PRODUCT_TOPIC
-    topic_replication_factor: int = Field(default=1, ge=1)
     kafka_request_timeout_ms: int = Field(default=30000, ge=1000)
     kafka_linger_ms: int = Field(default=2, ge=0)
     publish_batch_size: int = Field(default=500, ge=1)
@@ -44,3 +46,14 @@ class CommandServiceSettings(TandemSettings):
     idempotency_purge_interval_seconds: float = Field(default=600.0, gt=0)
     retry_after_seconds: int = Field(default=2, ge=1)
     """The ``Retry-After`` a 503 carries."""
+
+    cors_origins: list[str] | None = None
+    """Origins whose browsers may send commands (env ``TANDEM_CORS_ORIGINS``, a JSON list).
+    Unset: the live page's origins (``DEV_CORS_ORIGINS``) in development, none otherwise."""
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """``cors_origins``, or its default for the environment when unset."""
+        if self.cors_origins is not None:
+            return list(self.cors_origins)
+        return list(DEV_CORS_ORIGINS) if self.environment == "development" else []

@@ -59,6 +59,15 @@ def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
         response_model=ProductPage,
         auth_dependency=read_auth,
         summary="Search products: text, filters, sort, pages",
+        responses={
+            422: {
+                "description": (
+                    "Invalid or unknown parameter (FastAPI's `detail` list), including the "
+                    "cross-parameter rule `min_price` ≤ `max_price`, which a parameter schema "
+                    "cannot express"
+                )
+            }
+        },
     )
     CQRSEndpointFactory.create_query_endpoint(
         app,
@@ -107,6 +116,18 @@ def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
     )
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorBody(BaseModel):
+    """The shared error body ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
 class TokenRequest(BaseModel):
     subject: str = Field(default="catalog-page", min_length=1, max_length=100)
     scopes: list[str] = Field(default_factory=lambda: list(DEV_SCOPES))
@@ -134,7 +155,18 @@ def add_token_routes(
         ticket = issue_token(settings, principal.subject, [READ_SCOPE, TICKET_SCOPE], ticket_ttl)
         return {"ticket": ticket, "expires_in": ticket_ttl}
 
-    @app.post("/dev/token", tags=["development"], summary="Development only: mint a token")
+    @app.post(
+        "/dev/token",
+        tags=["development"],
+        summary="Development only: mint a token",
+        responses={
+            400: {"description": "The body could not be read (FastAPI's `detail`)"},
+            403: {
+                "model": ErrorBody,
+                "description": "Not a development deployment, or not HS256 (`development_only`)",
+            },
+        },
+    )
     async def dev_token(request: Annotated[TokenRequest, Body()] = TokenRequest()) -> Any:  # noqa: B008
         if settings.environment != "development" or settings.jwt_algorithm != "HS256":
             return JSONResponse(

@@ -178,3 +178,16 @@ def test_tickets_must_be_short_lived_and_single_use() -> None:
         authenticator.ticket(issue_token(settings, "r", ["products:read", TICKET_SCOPE], 3600))
     with pytest.raises(AuthError):
         authenticator.ticket(issue_token(settings, "r", ["products:read"], 30))
+
+
+def test_openapi_documents_every_status_it_answers() -> None:
+    """schemathesis: /dev/token answers 403 ``development_only`` and 400; search's cross-field
+    ``min_price <= max_price`` is a 422 for otherwise schema-valid parameters."""
+    from query_service.bootstrap import create_app
+
+    document = create_app(QueryServiceSettings(environment="test")).openapi()
+    token = document["paths"]["/dev/token"]["post"]["responses"]
+    assert {"200", "400", "403", "422"} <= set(token)
+    assert "development_only" in token["403"]["description"]
+    search = document["paths"]["/api/products/search"]["get"]["responses"]
+    assert "min_price" in search["422"]["description"]

@@ -5,23 +5,106 @@ business rules (price > 0 with two decimals, name 1-200 characters, no change af
 discontinuation) live in :class:`~command_service.domain.product.Product`, so they hold for
 every caller, not only for HTTP. ``expected_version`` is the version the client last saw
 (from ``If-Match`` or the body); ``None`` means "whatever is current".
+
+The *published* JSON schema of a field is the set the service accepts end to end — shape and
+business rule together — so a client (or a fuzzer) that follows ``/openapi.json`` is never
+refused: a name's schema spells "1 to 200 characters after trimming" as a pattern, a price's
+the range and the two decimals. Input outside the schema still gets a 422, but one that
+breaks a business rule keeps its machine-readable code (``invalid_name``, ``invalid_price``,
+``invalid_price_precision``) because the aggregate, not the model, refuses it.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from tandem.messages import Command
 
-ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+from command_service.domain.product import NAME_MAX, PRICE_MAX
+
+PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=PRODUCT_ID_PATTERN)]
+
 # Bounds generous enough for any real value, tight enough that no input costs the service much.
-Name = Annotated[str, Field(max_length=1000)]
+NAME_SHAPE_MAX = 1000
+# Exactly the characters ``str.strip()`` removes (``\s`` differs between Python and the
+# ECMA-262 regexes JSON Schema uses, so the class is spelled out).
+_SPACE = "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(code).isspace())
+NAME_PATTERN = rf"^[{_SPACE}]*[^{_SPACE}](?:[\s\S]{{0,{NAME_MAX - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
+"""A name with 1 to ``NAME_MAX`` characters once surrounding spaces are trimmed."""
+Name = Annotated[
+    str,
+    Field(max_length=NAME_SHAPE_MAX),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": NAME_SHAPE_MAX,
+            "pattern": NAME_PATTERN,
+            "description": f"1 to {NAME_MAX} characters, not counting surrounding spaces "
+            "(which are trimmed)",
+        }
+    ),
+]
 Description = Annotated[str, Field(max_length=5000)]
 Category = Annotated[str, Field(min_length=1, max_length=100)]
-Price = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20)]
-ExpectedVersion = Annotated[int | None, Field(default=None, ge=0, le=2**53)]
+
+_PRICE_SHAPE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+# 0 < price <= PRICE_MAX with at most two decimals (trailing zeros do not count: "1.50" and
+# "1.500" are the same price), optional "+" and leading zeros: what the aggregate accepts from
+# a string of the shape above.
+_PRICE_MAX_INT = str(int(PRICE_MAX))
+_PRICE_INT_DIGITS = len(_PRICE_MAX_INT) - 2  # below the maximum: 1 + up to this many digits
+PRICE_STRING_PATTERN = (
+    rf"^\+?(?:0*(?:[1-9][0-9]{{0,{_PRICE_INT_DIGITS}}}(?:\.[0-9]{{1,2}}0*)?"
+    rf"|{_PRICE_MAX_INT}(?:\.0+)?)|0+\.(?:0[1-9]|[1-9][0-9]?)0*)$"
+)
+
+
+def _price_shape(value: Any) -> Any:
+    """A string price is plain decimal notation (no exponent, spaces, ``_`` or non-ASCII
+    digits), so that the string set the schema publishes is the set accepted."""
+    if isinstance(value, str) and _PRICE_SHAPE.fullmatch(value) is None:
+        raise ValueError("a price is a decimal number such as 19.99")
+    return value
+
+
+Price = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, max_digits=20),
+    BeforeValidator(_price_shape),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                # multipleOf 0.01 on a JSON number means "its decimal spelling has at most two
+                # decimals" (what the service checks: it reads a number's shortest spelling).
+                # Validators that divide binary floats may misjudge e.g. 0.07; schemathesis and
+                # jsonschema-rs compare the decimal spelling, as the service does.
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": int(PRICE_MAX),
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": PRICE_STRING_PATTERN},
+            ],
+            "description": f"Greater than 0, at most {int(PRICE_MAX)}, at most 2 decimals; "
+            'a JSON number or a decimal string ("19.99"); stored with 2 decimals',
+        }
+    ),
+]
+# strict: a JSON integer only (not "3", 3.5 or true), as the schema says.
+ExpectedVersion = Annotated[int | None, Field(default=None, ge=0, le=2**53, strict=True)]
 
 
 class CommandAccepted(BaseModel):
@@ -47,6 +130,15 @@ class CreateProduct(_ProductCommand):
 
 class UpdateProductDetails(_ProductCommand):
     """Changes any of name, description, category; fields left out stay as they are."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"type": "string"}}}
+                for field in ("name", "description", "category")
+            ]
+        }
+    )
 
     product_id: ProductId
     name: Name | None = None

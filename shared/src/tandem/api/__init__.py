@@ -4,7 +4,12 @@ Kept out of ``import tandem`` so that projectors and workers do not import FastA
 """
 
 from tandem.api.dependencies import error_response, get_mediator
-from tandem.api.endpoints import CommandBuilder, CQRSEndpointFactory, default_command_builder
+from tandem.api.endpoints import (
+    CommandBuilder,
+    CQRSEndpointFactory,
+    default_command_builder,
+    parse_json_body,
+)
 from tandem.api.websocket import create_websocket_endpoint, default_message
 
 __all__ = [
@@ -15,4 +20,5 @@ __all__ = [
     "default_message",
     "error_response",
     "get_mediator",
+    "parse_json_body",
 ]

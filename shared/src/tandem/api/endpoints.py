@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated, Any, get_origin
 
@@ -40,20 +41,57 @@ def _validation_error(
     return RequestValidationError(errors)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
+class _NonFiniteNumber(ValueError):
+    def __init__(self, spelling: str) -> None:
+        super().__init__(f"{spelling} is not a finite number")
+        self.spelling = spelling
+
+
+def _refuse_constant(spelling: str) -> float:
+    # ``NaN``, ``Infinity``, ``-Infinity``: not JSON (RFC 8259), but ``json.loads`` takes them.
+    raise _NonFiniteNumber(spelling)
+
+
+def _finite_float(spelling: str) -> float:
+    value = float(spelling)
+    if not math.isfinite(value):  # ``1e400`` overflows to infinity
+        raise _NonFiniteNumber(spelling[:50])
+    return value
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Strict JSON: like ``json.loads`` but refusing ``NaN``, ``Infinity`` and numbers that
+    overflow a float (``1e400``). Nothing downstream (validation, the 422 body, storage) can
+    represent them, so they are a client error here rather than a 500 later.
+
+    Raises ``RequestValidationError`` (422): ``type`` ``finite_number`` for such a number,
+    ``json_invalid`` for anything else that is not JSON.
+    """
     try:
-        body = json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NonFiniteNumber as exc:
+        err: dict[str, Any] = {
+            "type": "finite_number",
+            "loc": ("body",),
+            "msg": f"invalid JSON: {exc.spelling} is not a finite number",
+            "input": exc.spelling,
+        }
+        raise RequestValidationError([err]) from None
     except ValueError as exc:
-        err = {
+        invalid: dict[str, Any] = {
             "type": "json_invalid",
             "loc": ("body",),
             "msg": f"invalid JSON: {exc}",
             "input": None,
         }
-        raise RequestValidationError([err]) from None
+        raise RequestValidationError([invalid]) from None
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    body = parse_json_body(raw)
     if not isinstance(body, dict):
         err = {
             "type": "model_attributes_type",
