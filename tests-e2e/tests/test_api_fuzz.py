@@ -6,6 +6,7 @@ of whatever the fuzzer managed to write.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +34,8 @@ def run_schemathesis(system: System, service: str, scopes: tuple[str, ...]) -> s
         "--report", "junit", "--report-dir", str(out_dir),
         "--no-color",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tandem_e2e.schemathesis_hooks"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, env=env)
     output = proc.stdout + proc.stderr
     (system.config.logs_dir / f"schemathesis-{service}.txt").write_text(output)
     assert proc.returncode == 0, f"schemathesis found failures on {service}:\n{output[-6000:]}"

@@ -27,6 +27,7 @@ from bson.codec_options import CodecOptions
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tandem.auth import AuthError, JWTVerifier
 
@@ -153,6 +154,15 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"\0".join((method.encode(), path.encode(), canonical))).hexdigest()
 
 
+def _routed(scope: Scope) -> bool:
+    """Whether the router will hand this request to an endpoint. Only those bind a key: the 404
+    or 405 of an unknown path or method stays a 404 or 405 whatever key it carries."""
+    router = getattr(scope.get("app"), "router", None)
+    if router is None:
+        return True
+    return any(route.matches(scope)[0] is Match.FULL for route in router.routes)
+
+
 class IdempotencyMiddleware:
     """Applies to POST, PUT, PATCH and DELETE under ``prefix`` with an ``Idempotency-Key``."""
 
@@ -169,6 +179,7 @@ class IdempotencyMiddleware:
             scope["type"] != "http"
             or scope["method"] not in UNSAFE_METHODS
             or not scope["path"].startswith(self.prefix)
+            or not _routed(scope)
         ):
             await self.app(scope, receive, send)
             return

@@ -101,3 +101,21 @@ async def test_invalid_key_is_422(running: Any) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_idempotency_key"
+
+
+async def test_unknown_method_or_path_stays_405_or_404_whatever_key_it_carries(
+    running: Any,
+) -> None:
+    """A key binds only requests the router hands to an endpoint, so reusing one on a method
+    or path that does not exist never turns the router's answer into a replay or a 422."""
+    headers = running.headers(**{"Idempotency-Key": "key-r"})
+    assert (
+        await running.client.post("/api/products", json=BODY, headers=headers)
+    ).status_code == 201
+    put = await running.client.put("/api/products", json=BODY, headers=headers)
+    assert put.status_code == 405
+    post_on_item = await running.client.post("/api/products/p-1", json=BODY, headers=headers)
+    assert post_on_item.status_code == 405
+    missing = await running.client.post("/api/nothing-here", json=BODY, headers=headers)
+    assert missing.status_code == 404
+    assert await _commits(running) == 1

@@ -62,9 +62,8 @@ def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
         responses={
             422: {
                 "description": (
-                    "Invalid or unknown parameter (FastAPI's `detail` list), including the "
-                    "cross-parameter rule `min_price` ≤ `max_price`, which a parameter schema "
-                    "cannot express"
+                    "Invalid or unknown parameter (FastAPI's `detail` list). An empty price "
+                    "range (`min_price` > `max_price`) is not an error: it matches nothing"
                 )
             }
         },

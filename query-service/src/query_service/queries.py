@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from tandem.messages import Query
 from tandem.read_model.models import PaginatedResult
 
@@ -75,16 +75,6 @@ class SearchProducts(Query[PaginatedResult[Document]]):
     sort: SortOption = "name"
     page: int = Field(default=1, ge=1, le=10_000)
     page_size: int = Field(default=20, ge=1, le=100)
-
-    @model_validator(mode="after")
-    def _price_range(self) -> SearchProducts:
-        if (
-            self.min_price is not None
-            and self.max_price is not None
-            and self.min_price > self.max_price
-        ):
-            raise ValueError("min_price must not exceed max_price")
-        return self
 
 
 class GetCategoryStats(Query[dict[str, Any]]):
