@@ -31,6 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ferretdb_patches
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 FERRETDB_VERSION = "v1.24.2"
@@ -313,7 +316,7 @@ def mongo_mode() -> str:
 
 
 def ferretdb_bin() -> Path:
-    return CACHE / "bin" / f"ferretdb-{FERRETDB_VERSION}"
+    return CACHE / "bin" / f"ferretdb-{FERRETDB_VERSION}-{ferretdb_patches.PATCH_LEVEL}"
 
 
 def ensure_mongo() -> None:
@@ -339,13 +342,19 @@ def ensure_mongo() -> None:
     shutil.copytree(src_dir, src)
     for path in src.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
+    ferretdb_patches.apply(src)  # fixes for speed and a deadlock; see ferretdb_patches.py
     (src / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
     (src / "build" / "version" / "package.txt").write_text("tandem-local\n")
     bindir = CACHE / "build-ferretdb" / "bin"
     proc = subprocess.run(
         ["go", "install", "-trimpath", "./cmd/ferretdb"],
         cwd=src,
-        env={**os.environ, "GOBIN": str(bindir), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"},
+        env={
+            **os.environ,
+            "GOBIN": str(bindir),
+            "CGO_ENABLED": "0",
+            "GOFLAGS": "-mod=mod -buildvcs=false",
+        },
         stdout=logf.open("ab"),
         stderr=subprocess.STDOUT,
     )

@@ -23,14 +23,12 @@ from tandem_catalog.contract import (
 Document = dict[str, Any]
 MEMBERS = "category_stats_members"
 DUPLICATE_KEY = 11000
-MAX_OPS_PER_COMMAND = 25
-"""Updates per ``update`` command. FerretDB v1.24.2 (SQLite) keeps one of its 100 connections
-per database open for every update statement until the whole command ends (its handler defers
-each statement's iterator close to the end of the loop), so 100 statements in flight on one
-database, in one command or across concurrent ones, deadlock that database until FerretDB is
-restarted (measured: 99 in one command pass, 100 hang; 8 concurrent commands of 50 hang). 25
-keeps two projector processes and a rebuild (3 x 25) below that with room for readers.
-MongoDB has no such limit; the cost of the small chunks there is one round trip per 25 ops."""
+MAX_OPS_PER_COMMAND = 500
+"""Updates per ``update`` command. Stock FerretDB v1.24.2 deadlocks a database once 100 update
+statements are in flight on it (it keeps one of its 100 SQLite connections per statement until
+the command ends); the FerretDB that ``deploy/local/stack.py`` builds carries the fix (see
+``deploy/local/ferretdb_patches.py``). Against a stock FerretDB v1.24 keep this below 100 / the
+number of projector processes."""
 
 
 class WriteConflict(Exception):

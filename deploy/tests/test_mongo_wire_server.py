@@ -1,0 +1,86 @@
+"""The MongoDB-wire server the stack runs, on the operations Tandem leans on.
+
+Against the FerretDB that ``deploy/local/stack.py`` builds, these prove its patches
+(``deploy/local/ferretdb_patches.py``); against a real MongoDB they pass as they should.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+pytestmark = pytest.mark.integration
+
+
+async def _is_ferretdb(db: AsyncDatabase[dict[str, Any]]) -> bool:
+    return "ferretdbVersion" in await db.client.admin.command("buildInfo")
+
+
+async def _seed(db: AsyncDatabase[dict[str, Any]], n: int) -> None:
+    await db["c"].insert_many([{"_id": f"d{i}", "version": 1} for i in range(n)])
+
+
+async def test_hundreds_of_updates_in_one_command_and_across_commands_complete(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Stock FerretDB v1.24.2 hangs the database at the 100th statement in flight."""
+    await _seed(mongo_db, 400)
+
+    def updates(lo: int, hi: int, version: int) -> dict[str, Any]:
+        return {
+            "update": "c",
+            "updates": [
+                {"q": {"_id": f"d{i}"}, "u": {"$set": {"version": version}}, "upsert": True}
+                for i in range(lo, hi)
+            ],
+            "ordered": True,
+        }
+
+    async with asyncio.timeout(30):
+        one = await mongo_db.command(updates(0, 150, 2))
+        assert (one["n"], one["nModified"]) == (150, 150)
+        many = await asyncio.gather(
+            *(mongo_db.command(updates(lo, lo + 50, 3)) for lo in range(0, 400, 50))
+        )
+        assert [r["nModified"] for r in many] == [50] * 8
+        assert await mongo_db["c"].count_documents({"version": 3}) == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"_id": "d7"},
+        {"_id": "d7", "version": 1},
+        {"_id": {"$in": ["d3", "d7", "d11"]}},
+    ],
+)
+async def test_lookups_by_id_read_through_the_index(
+    mongo_db: AsyncDatabase[dict[str, Any]], query: dict[str, Any]
+) -> None:
+    await _seed(mongo_db, 50)
+    expected = sorted(
+        d["_id"] for d in await mongo_db["c"].find({}).to_list() if _matches(d, query)
+    )
+    found = sorted([d["_id"] async for d in mongo_db["c"].find(query)])
+    assert found
+    assert found == expected
+
+    plan = await mongo_db.command({"explain": {"find": "c", "filter": query}})
+    if await _is_ferretdb(mongo_db):
+        assert plan["filterPushdown"] is True
+        assert any("USING INDEX" in step for step in plan["queryPlanner"]["Plan"]), plan
+    else:
+        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
+
+
+def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
+    for key, want in query.items():
+        if isinstance(want, dict):
+            if doc.get(key) not in want["$in"]:
+                return False
+        elif doc.get(key) != want:
+            return False
+    return True
