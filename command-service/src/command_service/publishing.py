@@ -21,6 +21,12 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from tandem.event_store import EventStore, StoredCommit
 from tandem.events import DomainEvent
 from tandem.kafka import ensure_topics
@@ -62,6 +68,15 @@ def cloudevent_headers(event: DomainEvent, source: str = CLOUDEVENTS_SOURCE) -> 
     return headers
 
 
+PRODUCER_STATE_LOST = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+"""Errors after which an idempotent producer is useless and must be replaced."""
+
+
 class EventSink(Protocol):
     """Sends commits and returns once every event is acknowledged; raises otherwise."""
 
@@ -96,6 +111,7 @@ class KafkaEventSink:
         self._backoff = retry_backoff
         self._source = source
         self._producer: AIOKafkaProducer | None = None
+        self._reconnect: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     async def run_connect(self) -> None:
@@ -103,14 +119,7 @@ class KafkaEventSink:
         while not self.connected.is_set():
             try:
                 await self.ensure_topic()
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
-                    enable_idempotence=True,
-                    acks="all",
-                    linger_ms=self._linger_ms,
-                    request_timeout_ms=self._request_timeout_ms,
-                    max_batch_size=256 * 1024,
-                )
+                producer = self._new_producer()
                 try:
                     await producer.start()
                 except BaseException:
@@ -123,6 +132,16 @@ class KafkaEventSink:
             self._producer = producer
             self.connected.set()
             log.info("kafka producer started", topic=self.topic)
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=self._linger_ms,
+            request_timeout_ms=self._request_timeout_ms,
+            max_batch_size=256 * 1024,
+        )
 
     async def ensure_topic(self) -> None:
         created = await ensure_topics(
@@ -150,7 +169,28 @@ class KafkaEventSink:
                         headers=cloudevent_headers(event, self._source),
                     )
                 )
-        await asyncio.gather(*futures)
+        try:
+            await asyncio.gather(*futures)
+        except PRODUCER_STATE_LOST as exc:
+            self._replace(producer, exc)
+            raise
+
+    def _replace(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
+        """The broker no longer accepts this producer's sequence (e.g. it restarted and lost
+        in-flight batches): an idempotent producer cannot recover from that, and every later
+        send would fail the same way. Start a new one (a new producer id) in the background;
+        the failed commits stay unmarked and the relay publishes them again."""
+        if self._producer is not producer:
+            return  # another failure replaced it already
+        log.warning("kafka producer state lost; starting a new producer", error=repr(exc))
+        self._producer = None
+        self.connected.clear()
+        self._reconnect = asyncio.create_task(self._restart(producer))
+
+    async def _restart(self, old: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await old.stop()
+        await self.run_connect()
 
     async def check(self) -> None:
         """Readiness: the cluster answers a metadata request within two seconds."""
@@ -160,6 +200,11 @@ class KafkaEventSink:
         await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
 
     async def close(self) -> None:
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reconnect
+            self._reconnect = None
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None

@@ -97,3 +97,60 @@ async def test_failed_publish_leaves_commits_to_the_relay_in_version_order() -> 
     assert await relay.run_once() == 2
     assert [e.version for c in sink.sent for e in c.events] == [1, 2]
     assert await store.list_unpublished() == []
+
+
+class _Producer:
+    """Stands in for AIOKafkaProducer: the first one's sends fail as after a broker restart."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        _Producer.made += 1
+        self.number = _Producer.made
+        self.stopped = False
+        self.sent: list[bytes] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def send(self, topic: str, value: bytes, **_: object) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.number == 1:
+            from aiokafka.errors import OutOfOrderSequenceNumber
+
+            future.set_exception(OutOfOrderSequenceNumber())
+        else:
+            self.sent.append(value)
+            future.set_result(None)
+        return future
+
+
+async def test_a_producer_whose_sequence_the_broker_lost_is_replaced() -> None:
+    """OutOfOrderSequenceNumber never heals on the same idempotent producer: the sink fails the
+    publish (the relay retries it) and swaps in a new producer."""
+    from command_service.publishing import KafkaEventSink
+
+    class Sink(KafkaEventSink):
+        def _new_producer(self) -> _Producer:  # type: ignore[override]
+            return _Producer()
+
+        async def ensure_topic(self) -> None:
+            return None
+
+    _Producer.made = 0
+    sink = Sink("unused:9092", "t", partitions=1, retry_backoff=0.01)
+    await sink.run_connect()
+    first = sink._producer
+    commit = OutgoingCommit(commit_id_for("p1", 1), (created("p1"),))
+    with pytest.raises(Exception, match="OutOfOrderSequenceNumber"):
+        await sink.publish([commit])
+    await asyncio.wait_for(sink.connected.wait(), 5)
+    assert first is not None
+    assert first.stopped
+    assert sink._producer is not first
+    await sink.publish([commit])
+    assert len(sink._producer.sent) == 1
+    await sink.close()

@@ -23,9 +23,16 @@ class Model:
     """Products with an unknown-outcome command: only the fold check can judge them."""
 
     def accept(self, product_id: str, version: int, effect: dict[str, Any]) -> list[str]:
-        """Record an accepted command; returns problems (a version reported twice)."""
+        """Record an accepted command; returns problems (a version reported twice).
+
+        A command that changes nothing (details equal to the current ones) records no event
+        and answers the version it found, so a repeat is fine when the effect already holds
+        at that version."""
         seen = self.effects[product_id]
         if version in seen:
+            held = self.state(product_id, up_to=version)
+            if all(held.get(key) == value for key, value in effect.items()):
+                return []
             return [f"{product_id} v{version} reported by two accepted commands"]
         seen[version] = effect
         return []
@@ -33,9 +40,11 @@ class Model:
     def version(self, product_id: str) -> int:
         return max(self.effects[product_id], default=0)
 
-    def state(self, product_id: str) -> dict[str, Any]:
+    def state(self, product_id: str, up_to: int | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {}
         for version in sorted(self.effects[product_id]):
+            if up_to is not None and version > up_to:
+                break
             doc.update(self.effects[product_id][version])
             doc["version"] = version
         return doc
