@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from tandem.api import CQRSEndpointFactory, default_command_builder
@@ -66,8 +66,9 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _error("No or invalid bearer token (`missing_token`, `invalid_token`, `token_expired`)"),
     403: _error("The token lacks the `products:write` scope (`insufficient_scope`)"),
     409: _error(
-        "Version conflict (`concurrency_conflict`, `details.current_version`), a rule about the "
-        "current state (`product_discontinued`), or the Idempotency-Key is in use "
+        "Version conflict (`concurrency_conflict`, `details.current_version`), `If-Match` and "
+        "`expected_version` naming different versions (`conflicting_preconditions`), a rule "
+        "about the current state (`product_discontinued`), or the Idempotency-Key is in use "
         "(`idempotency_key_in_progress`)"
     ),
     413: _error("Body larger than the limit (`payload_too_large`)"),
@@ -114,7 +115,9 @@ def _body_schema(command_type: type[Command[Any]]) -> dict[str, Any]:
     hidden = {*_SERVER_SET} | ({"product_id"} if command_type is not CreateProduct else set())
     for name in hidden:
         schema.get("properties", {}).pop(name, None)
-    schema["required"] = [r for r in schema.get("required", []) if r not in hidden]
+    # On create the server picks the id when the client does not.
+    optional = hidden | ({"product_id"} if command_type is CreateProduct else set())
+    schema["required"] = [r for r in schema.get("required", []) if r not in optional]
     return schema
 
 
@@ -165,16 +168,19 @@ def command_builder(
             request.state.response.headers["Location"] = f"{PREFIX}/{fields['product_id']}"
         expected = _expected_version(request)
         if expected is not None:
-            if fields.get("expected_version") not in (None, expected):
-                raise RequestValidationError(
-                    [
-                        {
-                            "type": "value_error",
-                            "loc": ("body", "expected_version"),
-                            "msg": "contradicts the If-Match header",
-                            "input": fields["expected_version"],
+            body_expected = fields.get("expected_version")
+            if body_expected not in (None, expected):
+                # Both are preconditions and both must hold: two different versions can never
+                # both be current, so the request is a conflict whatever the product's state.
+                raise HTTPException(
+                    status_code=409,
+                    detail={
+                        "error": {
+                            "code": "conflicting_preconditions",
+                            "message": "If-Match and expected_version name different versions",
+                            "details": {"if_match": expected, "expected_version": body_expected},
                         }
-                    ]
+                    },
                 )
             fields["expected_version"] = expected
         command = build(fields, path, request)

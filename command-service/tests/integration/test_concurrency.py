@@ -60,3 +60,31 @@ async def test_if_match_mismatch_answers_the_current_version(running: Any) -> No
     )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "product_discontinued"
+
+
+async def test_if_match_and_body_version_that_differ_are_a_409_and_write_nothing(
+    running: Any,
+) -> None:
+    created = await running.client.post(
+        "/api/products",
+        json={"name": "Desk", "price": "10.00", "category": "furniture"},
+        headers=running.headers(),
+    )
+    product_id = created.json()["id"]
+    response = await running.client.post(
+        f"/api/products/{product_id}/price",
+        json={"price": "12.00", "expected_version": 2},
+        headers=running.headers(**{"If-Match": '"1"'}),
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "conflicting_preconditions"
+    assert error["details"] == {"if_match": 1, "expected_version": 2}
+    assert await running.service.event_store.current_version(product_id) == 1
+    agreeing = await running.client.post(
+        f"/api/products/{product_id}/price",
+        json={"price": "12.00", "expected_version": 1},
+        headers=running.headers(**{"If-Match": '"1"'}),
+    )
+    assert agreeing.status_code == 200
+    assert agreeing.json()["version"] == 2

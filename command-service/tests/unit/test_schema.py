@@ -54,3 +54,15 @@ def test_cors_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TANDEM_CORS_ORIGINS", '["https://a.example", "https://b.example"]')
     settings = CommandServiceSettings(environment="test")
     assert settings.allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_create_schema_leaves_the_id_to_the_server() -> None:
+    from command_service.bootstrap import create_app
+    from command_service.settings import CommandServiceSettings
+
+    document = create_app(CommandServiceSettings(environment="test")).openapi()
+    body = document["paths"]["/api/products"]["post"]["requestBody"]["content"]
+    schema = body["application/json"]["schema"]
+    assert "product_id" in schema["properties"]
+    assert "product_id" not in schema.get("required", [])
+    assert {"name", "price"} <= set(schema["required"])
