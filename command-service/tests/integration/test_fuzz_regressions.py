@@ -84,6 +84,14 @@ async def test_expected_version_is_a_json_integer_only(running: Any) -> None:
             headers=running.headers(),
         )
         assert response.status_code == 422, version
+    # 1.0 is an integer in JSON Schema (draft 6 on), so the schema admits it and so do we.
+    whole = await running.client.post(
+        f"/api/products/{product_id}/price",
+        json={"price": 12, "expected_version": 1.0},
+        headers=running.headers(),
+    )
+    assert whole.status_code == 200
+    assert whole.json()["version"] == 2
 
 
 @pytest.mark.parametrize("header", ['"1', '1"', "W/1x", "\u0661"])

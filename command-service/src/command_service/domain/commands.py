@@ -103,8 +103,25 @@ Price = Annotated[
         }
     ),
 ]
-# strict: a JSON integer only (not "3", 3.5 or true), as the schema says.
-ExpectedVersion = Annotated[int | None, Field(default=None, ge=0, le=2**53, strict=True)]
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's ``integer``: ``3`` and ``3.0`` (a number without a fraction), not ``"3"``,
+    ``3.5`` or ``true``, as the published schema says."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a version is a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("a version is a JSON integer")
+        return int(value)
+    return value
+
+
+ExpectedVersion = Annotated[
+    Annotated[int, Field(ge=0, le=2**53)] | None, BeforeValidator(_json_integer)
+]
 
 
 class CommandAccepted(BaseModel):
