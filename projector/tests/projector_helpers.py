@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
 from tandem_catalog.events import (
+    CATALOG_REGISTRY,
     ProductCreated,
     ProductDetailsUpdated,
     ProductDiscontinued,
@@ -104,7 +105,7 @@ class Publisher:
 
 
 async def expected_from_store(store_db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    store = MongoEventStore(store_db)
+    store = MongoEventStore(store_db, registry=CATALOG_REGISTRY)
     events = [e for commit in await store.read_all(limit=10**7) for e in commit.events]
     return fold_all(events)
 

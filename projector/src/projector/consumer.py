@@ -21,9 +21,9 @@ from tandem.events import EventRegistry
 from tandem_catalog.contract import dlq_topic
 
 from projector import metrics
-from projector.applier import BatchApplier, guard_key
+from projector.applier import BatchApplier
 from projector.messages import Delivery, dead_letter_headers, decode
-from projector.stats import fold_deltas, prune_deltas
+from projector.stats import fold_deltas
 from projector.store import WriteConflict
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ class ProjectorConsumer:
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._pending: dict[TopicPartition, int] = {}
-        self._folds = 0  # applied, not yet committed
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; then finish the batch in hand, commit and leave."""
@@ -110,21 +109,9 @@ class ProjectorConsumer:
             return
         try:
             await fold_deltas(self.applier.db)
-            self._folds += 1
-            if self._folds % 100 == 0:
-                await self._prune_deltas()
         except (PyMongoError, OSError, WriteConflict) as exc:
             metrics.RETRIES.labels("stats_fold").inc()
             logger.warning("folding category stats failed, retried next batch: %r", exc)
-
-    async def _prune_deltas(self) -> None:
-        committed: dict[str, int] = {}
-        for topic in self.topics:
-            for partition in self.consumer.partitions_for_topic(topic) or ():
-                offset = await self.consumer.committed(TopicPartition(topic, partition))
-                if offset is not None:
-                    committed[guard_key(topic, partition)] = offset
-        await prune_deltas(self.applier.db, committed)
 
     def stop(self) -> None:
         self.stopping.set()

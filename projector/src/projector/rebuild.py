@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -66,17 +67,23 @@ class Rebuilder:
         target = str(target)
         await ensure_product_indexes(self.db, target)
         position = int(pointer.get("position") or 0) if pointer.get("building") else 0
-        position = await self._replay(target, position, progress, record=True)
+        position = await self._replay(target, position, progress, record=True, until=_now())
         await self.pointer.update({"next": target})
         await asyncio.sleep(self.settle_s)
-        await self._replay(target, max(0, position - self.catchup_margin), None, record=False)
+        # Live projectors write ``next`` from here on: the catch-up needs only what was
+        # committed until now, so it ends however fast commits keep arriving.
+        await self._replay(
+            target, max(0, position - self.catchup_margin), None, record=False, until=_now()
+        )
         await self.pointer.update(
             {"active": target, "previous": old}, unset=("building", "next", "position")
         )
         await asyncio.sleep(self.settle_s)
         # Second pass: on FerretDB a conditional update is not atomic against a concurrent one
         # (the live projector also wrote ``next``), so re-apply anything a race left behind.
-        await self._replay(target, max(0, position - self.catchup_margin), None, record=False)
+        await self._replay(
+            target, max(0, position - self.catchup_margin), None, record=False, until=_now()
+        )
         if old != target:
             await self.db.drop_collection(old)
         await self.pointer.update({}, unset=("previous",))
@@ -84,10 +91,13 @@ class Rebuilder:
         return target
 
     async def _replay(
-        self, target: str, position: int, progress: Progress | None, *, record: bool
+        self, target: str, position: int, progress: Progress | None, *, record: bool, until: int
     ) -> int:
+        """Replay commits after ``position`` up to ``until`` (a store position); without the
+        bound, a write rate above the replay rate would keep a pass going for ever."""
         while True:
-            commits = await self.store.read_all(after=position, limit=self.page_size)
+            page = await self.store.read_all(after=position, limit=self.page_size)
+            commits = [commit for commit in page if commit.position <= until]
             if not commits:
                 return position
             events = [event for commit in commits for event in commit.events]
@@ -97,6 +107,8 @@ class Rebuilder:
                 await self.pointer.update({"position": position})
             if progress is not None:
                 progress(len(commits))
+            if len(commits) < len(page):
+                return position
 
     async def apply(self, target: str, events: list[DomainEvent]) -> None:
         """Fold ``events`` onto ``target`` idempotently (events at or below a stored version are
@@ -131,3 +143,9 @@ class Rebuilder:
                 continue
             return
         raise RuntimeError(f"rebuild of {target}: too many write conflicts")
+
+
+def _now() -> int:
+    """The store position of a commit made now (``MongoEventStore`` positions are commit time in
+    microseconds times 1000 plus a sequence below 1000)."""
+    return time.time_ns() // 1000 * 1000 + 999

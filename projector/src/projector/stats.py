@@ -7,12 +7,14 @@ processes may not ``$inc`` the same category document. Instead:
 - each partition's owner *inserts* its messages' shares into ``category_stats_deltas`` with a
   deterministic ``_id`` (``<topic>__<partition>:<offset>:<category>``): a replayed message hits
   the unique ``_id`` and is not logged twice (inserts of one ``_id`` are atomic everywhere);
-- one process, the owner of partition 0 of the first topic, folds unfolded deltas into
+- one process, the owner of partition 0 of the first topic, folds the logged deltas into
   ``category_stats`` (``$inc`` plus ``offsets.<partition key>`` = highest folded offset, in the
-  same update, so a crash before the deltas are marked folded cannot fold them twice), then
-  marks them folded;
-- folded deltas are deleted once their partition's committed offset is past them (no replay can
-  log them again after that).
+  same update), then deletes them. A delta at or below its category's mark was folded already:
+  one left behind by a crash before the delete, or logged again by a replay after it, is
+  skipped, so nothing is counted twice, and the log holds only what is not folded yet (so
+  reading it stays cheap on servers that scan: FerretDB filters anything but ``_id`` in
+  memory). Deltas are read in (partition, offset) order, so a read cut short by its limit
+  never marks past a delta it has not seen.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ class Share:
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
-    await db[DELTAS].create_index([("folded", ASCENDING)], name="folded")
     await db[DELTAS].create_index([("key", ASCENDING), ("offset", ASCENDING)], name="key_offset")
 
 
@@ -64,7 +65,6 @@ async def log_shares(db: AsyncDatabase[Document], shares: Iterable[Share]) -> in
             "category": s.category,
             "count": s.count,
             "cents": s.cents,
-            "folded": False,
         }
         for s in sorted(shares, key=lambda s: (s.key, s.offset, s.category))
         if s.count or s.cents
@@ -87,8 +87,10 @@ async def log_shares(db: AsyncDatabase[Document], shares: Iterable[Share]) -> in
 
 
 async def fold_deltas(db: AsyncDatabase[Document], limit: int = 20_000) -> int:
-    """Fold unfolded deltas into ``category_stats``; only the folder process calls this."""
-    entries = await db[DELTAS].find({"folded": False}, limit=limit).to_list()
+    """Fold the logged deltas into ``category_stats``; only the folder process calls this."""
+    entries = await (
+        db[DELTAS].find({}, sort=[("key", ASCENDING), ("offset", ASCENDING)], limit=limit).to_list()
+    )
     if not entries:
         return 0
     categories = sorted({e["category"] for e in entries})
@@ -124,9 +126,7 @@ async def fold_deltas(db: AsyncDatabase[Document], limit: int = 20_000) -> int:
         )
     await conditional_update(db, CATEGORY_STATS_READ_MODEL, updates)
     await _refresh_price_sums(db, categories)
-    await db[DELTAS].update_many(
-        {"_id": {"$in": [e["_id"] for e in entries]}}, {"$set": {"folded": True}}
-    )
+    await db[DELTAS].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
     return len(entries)
 
 
@@ -145,9 +145,3 @@ async def _refresh_price_sums(db: AsyncDatabase[Document], categories: list[str]
     ]
     if updates:
         await conditional_update(db, CATEGORY_STATS_READ_MODEL, updates)
-
-
-async def prune_deltas(db: AsyncDatabase[Document], committed: dict[str, int]) -> None:
-    """Delete folded deltas below each partition's committed offset."""
-    for key, offset in committed.items():
-        await db[DELTAS].delete_many({"key": key, "offset": {"$lt": offset}, "folded": True})

@@ -23,6 +23,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
 from tandem_catalog.contract import dlq_topic
+from tandem_catalog.events import CATALOG_REGISTRY
 
 
 @dataclass
@@ -57,7 +58,7 @@ async def env(
     )
     write_db = mongo_client[settings.mongo_write_db]
     read_db = mongo_client[settings.mongo_read_db]
-    store = MongoEventStore(write_db)
+    store = MongoEventStore(write_db, registry=CATALOG_REGISTRY)
     await store.ensure_indexes()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all")
     await producer.start()

@@ -102,3 +102,25 @@ async def test_repository_on_mongo_same_state_with_and_without_snapshots(
     without = await plain.load(product.id)
     assert with_snapshots.version == without.version == 8
     assert with_snapshots.snapshot_state() == without.snapshot_state()
+
+
+async def test_long_streams_with_commits_across_read_windows_load_whole(
+    event_store: EventStore,
+) -> None:
+    """Streams are read by commit ``_id`` in growing windows (64, 128, ...): commits of 1 to
+    70 events, one spanning a whole window, must all come back in order, and the current
+    version must be the last one."""
+    stream = f"long-{uuid.uuid4().hex[:8]}"
+    version = 0
+    for size in (1, 62, 3, 70, 1, 1, 200, 5):
+        events = [added(stream, f"item-{version + i}") for i in range(size)]
+        version = await event_store.append(events, expected_version=version)
+    assert version == 343
+    loaded = await event_store.get_events(stream)
+    assert [e.version for e in loaded] == list(range(1, 344))
+    assert await event_store.current_version(stream) == 343
+    assert [e.version for e in await event_store.get_events(stream, from_version=100)] == list(
+        range(100, 344)
+    )
+    assert await event_store.current_version(f"{stream}-none") == 0
+    assert await event_store.get_events(f"{stream}-none") == []

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson.codec_options import CodecOptions
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -42,6 +42,8 @@ from tandem.event_store.protocol import StoredCommit, as_commit, commit_id_for, 
 from tandem.events import DomainEvent, EventRegistry, default_registry
 
 Document = dict[str, Any]
+_FIRST_WINDOW = 64
+_MAX_WINDOW = 1024
 _CODEC = CodecOptions[Document](tz_aware=True, tzinfo=UTC)
 
 
@@ -107,29 +109,58 @@ class MongoEventStore:
         raise ConcurrencyError(aggregate_id, None, actual)
 
     async def get_events(self, aggregate_id: str, from_version: int = 1) -> list[DomainEvent]:
-        cursor = self._commits.find(
-            {"aggregate_id": aggregate_id, "last_version": {"$gte": from_version}},
-            projection={"events": True},
-            sort=[("version", ASCENDING)],
-        )
+        if from_version <= 1:
+            documents = await self._stream(aggregate_id, {"events": True})
+        else:
+            # A commit holding ``from_version`` may start before it, so its ``_id`` is unknown:
+            # ask the server (indexed on MongoDB; a scan on FerretDB, only for snapshots and
+            # the projector's gap healing).
+            cursor = self._commits.find(
+                {"aggregate_id": aggregate_id, "last_version": {"$gte": from_version}},
+                projection={"events": True},
+                sort=[("version", ASCENDING)],
+            )
+            documents = [document async for document in cursor]
         deserialize = self._registry.deserialize
         result: list[DomainEvent] = []
-        async for document in cursor:
+        for document in documents:
             for data in document["events"]:
                 if data["version"] >= from_version:
                     result.append(deserialize(data))
         return result
 
+    async def _stream(self, aggregate_id: str, projection: Document) -> list[Document]:
+        """A stream's commits in order, found by their ``_id`` (``<aggregate>:<first version>``).
+
+        Why not ``{aggregate_id: ...}``: every MongoDB-wire server finds ``_id``s through its
+        index, but FerretDB v1 filters any other field by reading the whole collection, which
+        made loading an aggregate cost a scan of every commit ever written (measured: create +
+        update at 16 clients, 7.6 commands/s with 3,500 commits stored). Commits of a stream
+        are contiguous, so a window of candidate first versions is complete once the next
+        commit would have started inside it; windows double, so a stream of N versions takes
+        about log2(N / 64) + 1 round trips.
+        """
+        found: list[Document] = []
+        start, width = 1, _FIRST_WINDOW
+        fields = {**projection, "version": True, "last_version": True}
+        while True:
+            ids = [commit_id_for(aggregate_id, v) for v in range(start, start + width)]
+            cursor = self._commits.find({"_id": {"$in": ids}}, projection=fields)
+            window = sorted([d async for d in cursor], key=lambda d: int(d["version"]))
+            found.extend(window)
+            if not window:
+                return found
+            last = int(window[-1]["last_version"])
+            if last + 1 < start + width:
+                return found  # the next commit, if any, would start inside this window
+            start, width = last + 1, min(width * 2, _MAX_WINDOW)
+
     async def read_stream(self, aggregate_id: str, from_version: int = 1) -> list[DomainEvent]:
         return await self.get_events(aggregate_id, from_version)
 
     async def current_version(self, aggregate_id: str) -> int:
-        document = await self._commits.find_one(
-            {"aggregate_id": aggregate_id},
-            projection={"last_version": True},
-            sort=[("version", DESCENDING)],
-        )
-        return int(document["last_version"]) if document else 0
+        documents = await self._stream(aggregate_id, {"_id": True})
+        return int(documents[-1]["last_version"]) if documents else 0
 
     async def read_all(self, after: int | None = None, limit: int = 1000) -> list[StoredCommit]:
         query: Document = {} if after is None else {"position": {"$gt": after}}
