@@ -22,7 +22,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from tandem.event_store.protocol import commit_id_for
 from tandem.events import DomainEvent
-from tandem_catalog.contract import CLOUDEVENTS_SOURCE
+from tandem_catalog.contract import cloudevent_headers
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 from bench.common import CpuMeter, free_port
@@ -54,19 +54,6 @@ def make_events(n_events: int, tag: str) -> list[DomainEvent]:
             )
             price = new
     return events[:n_events]
-
-
-def headers(event: DomainEvent) -> list[tuple[str, bytes]]:
-    return [
-        ("ce_id", event.event_id.encode()),
-        ("ce_type", event.event_type.encode()),
-        ("ce_source", CLOUDEVENTS_SOURCE.encode()),
-        ("ce_specversion", b"1.0"),
-        ("ce_time", event.occurred_at.isoformat().encode()),
-        ("ce_subject", event.aggregate_id.encode()),
-        ("content-type", b"application/json"),
-        ("partitionkey", event.aggregate_id.encode()),
-    ]
 
 
 async def preload(
@@ -115,7 +102,9 @@ async def preload(
     await producer.start()
     try:
         futures = [
-            await producer.send(topic, e.to_json(), key=e.aggregate_id.encode(), headers=headers(e))
+            await producer.send(
+                topic, e.to_json(), key=e.aggregate_id.encode(), headers=cloudevent_headers(e)
+            )
             for e in events
         ]
         await asyncio.gather(*futures)

@@ -25,9 +25,8 @@ from projector.bootstrap import (
     kafka_consumer,
     kafka_producer,
 )
-from projector.messages import cloudevent_headers
 from pymongo import AsyncMongoClient, UpdateOne
-from tandem_catalog.contract import dlq_topic
+from tandem_catalog.contract import cloudevent_headers, dlq_topic
 
 
 async def raw_upserts(

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from projector.messages import cloudevent_headers
 from projector.products import category_totals, fold_all
 from projector.store import Pointer
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
+from tandem_catalog.contract import cloudevent_headers
 from tandem_catalog.events import (
     CATALOG_REGISTRY,
     ProductCreated,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from tandem.events import DomainEvent
 
 PRODUCT_TOPIC = "tandem.product.events"
 DLQ_SUFFIX = ".dlq"
@@ -44,3 +49,25 @@ PRODUCT_CACHE_PREFIX = "tandem:products:"
 
 def product_cache_key(product_id: str) -> str:
     return f"{PRODUCT_CACHE_PREFIX}{product_id}"
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def cloudevent_headers(event: DomainEvent, source: str = CLOUDEVENTS_SOURCE) -> Headers:
+    """CloudEvents 1.0 Kafka binary-mode headers of a product event (docs/conventions.md): what
+    the command-service sends, and what tests and tools that produce events directly send."""
+    aggregate_id = event.aggregate_id.encode()
+    headers: Headers = [
+        ("ce_id", event.event_id.encode()),
+        ("ce_type", event.event_type.encode()),
+        ("ce_source", source.encode()),
+        ("ce_specversion", b"1.0"),
+        ("ce_time", event.occurred_at.isoformat().encode()),
+        ("ce_subject", aggregate_id),
+        ("content-type", b"application/json"),
+        ("partitionkey", aggregate_id),
+    ]
+    if event.correlation_id:
+        headers.append(("ce_correlationid", event.correlation_id.encode()))
+    return headers

@@ -30,12 +30,11 @@ from aiokafka.errors import (
 from tandem.event_store import EventStore, StoredCommit
 from tandem.events import DomainEvent
 from tandem.kafka import ensure_topics
-from tandem_catalog.contract import CLOUDEVENTS_SOURCE
+from tandem_catalog.contract import CLOUDEVENTS_SOURCE, cloudevent_headers
 
 from command_service.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_ERRORS, PUBLISH_QUEUE
 
 log = structlog.get_logger("command_service.publishing")
-Headers = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +47,6 @@ class OutgoingCommit:
     @classmethod
     def from_stored(cls, commit: StoredCommit) -> OutgoingCommit:
         return cls(commit.commit_id, commit.events)
-
-
-def cloudevent_headers(event: DomainEvent, source: str = CLOUDEVENTS_SOURCE) -> Headers:
-    """CloudEvents 1.0 Kafka binary-mode headers, exactly as docs/conventions.md lists them."""
-    aggregate_id = event.aggregate_id.encode()
-    headers: Headers = [
-        ("ce_id", event.event_id.encode()),
-        ("ce_type", event.event_type.encode()),
-        ("ce_source", source.encode()),
-        ("ce_specversion", b"1.0"),
-        ("ce_time", event.occurred_at.isoformat().encode()),
-        ("ce_subject", aggregate_id),
-        ("content-type", b"application/json"),
-        ("partitionkey", aggregate_id),
-    ]
-    if event.correlation_id:
-        headers.append(("ce_correlationid", event.correlation_id.encode()))
-    return headers
 
 
 PRODUCER_STATE_LOST = (

@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import ValidationError
 from tandem.errors import EventSchemaError, UnknownEventType
 from tandem.events import DomainEvent, EventRegistry
-from tandem_catalog.contract import CLOUDEVENTS_SOURCE
 
 Headers = list[tuple[str, bytes]]
 DLQ_HEADER_PREFIX = "dlq_"
@@ -71,23 +70,6 @@ def decode(record: Any, registry: EventRegistry) -> Delivery:
     ) as exc:  # orjson.JSONDecodeError is a ValueError
         return Delivery(**base, error=f"{type(exc).__name__}: {exc}"[:500], reason="decode_error")
     return Delivery(**base, event=event)
-
-
-def cloudevent_headers(event: DomainEvent, source: str = CLOUDEVENTS_SOURCE) -> Headers:
-    """The binary-mode headers of docs/conventions.md (what the command-service sends)."""
-    headers: Headers = [
-        ("ce_id", event.event_id.encode()),
-        ("ce_type", event.event_type.encode()),
-        ("ce_source", source.encode()),
-        ("ce_specversion", b"1.0"),
-        ("ce_time", event.occurred_at.isoformat().encode()),
-        ("ce_subject", event.aggregate_id.encode()),
-        ("content-type", b"application/json"),
-        ("partitionkey", event.aggregate_id.encode()),
-    ]
-    if event.correlation_id:
-        headers.append(("ce_correlationid", event.correlation_id.encode()))
-    return headers
 
 
 def dead_letter_headers(delivery: Delivery, reason: str, error: str, attempts: int) -> Headers:

@@ -11,11 +11,15 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from projector.messages import cloudevent_headers
 from projector.store import MEMBERS
 from projector_helpers import random_history, wait_until_match
 from redis.asyncio import Redis
-from tandem_catalog.contract import CHANGES_CHANNEL, dlq_topic, product_cache_key
+from tandem_catalog.contract import (
+    CHANGES_CHANNEL,
+    cloudevent_headers,
+    dlq_topic,
+    product_cache_key,
+)
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from projector.applier import guard_key
-from projector.messages import cloudevent_headers, dead_letter_headers, decode
+from projector.messages import dead_letter_headers, decode
 from projector.products import (
     Contribution,
     FoldError,
@@ -15,6 +15,7 @@ from projector.products import (
     fold,
     fold_all,
 )
+from tandem_catalog.contract import cloudevent_headers
 from tandem_catalog.events import (
     CATALOG_REGISTRY,
     ProductCreated,

@@ -6,20 +6,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from tandem.events import DomainEvent
-from tandem_catalog.contract import CLOUDEVENTS_SOURCE
-
-
-def cloudevent_headers(event: DomainEvent) -> list[tuple[str, bytes]]:
-    return [
-        ("ce_id", event.event_id.encode()),
-        ("ce_type", event.event_type.encode()),
-        ("ce_source", CLOUDEVENTS_SOURCE.encode()),
-        ("ce_specversion", b"1.0"),
-        ("ce_time", event.occurred_at.isoformat().encode()),
-        ("ce_subject", event.aggregate_id.encode()),
-        ("content-type", b"application/json"),
-        ("partitionkey", event.aggregate_id.encode()),
-    ]
+from tandem_catalog.contract import cloudevent_headers
 
 
 class Injector:
