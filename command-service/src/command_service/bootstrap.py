@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -109,9 +109,21 @@ class Service:
             await self.publisher.drain(timeout=5.0)
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.sink.close()
-        await self.mongo.close()
+        # Each step is bounded: a client stuck on a dead server must not hold the process
+        # (or a test's teardown) past its grace period; what is not flushed is in the outbox.
+        await _bounded(asyncio.gather(*self.tasks, return_exceptions=True), "background tasks")
+        await _bounded(self.sink.close(), "kafka producer")
+        await _bounded(self.mongo.close(), "mongodb client")
+
+
+SHUTDOWN_STEP_SECONDS = 10.0
+
+
+async def _bounded(step: Awaitable[Any], what: str) -> None:
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        log.warning("shutdown step timed out", step=what, seconds=SHUTDOWN_STEP_SECONDS)
 
 
 def build_service(settings: CommandServiceSettings) -> Service:
