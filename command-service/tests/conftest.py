@@ -127,16 +127,16 @@ async def consume(
         enable_auto_commit=False,
         group_id=None,
     )
-    await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout):  # start included: nothing here may wait unbounded
+            await consumer.start()
             while len(records) < count:
                 batch = await consumer.getmany(timeout_ms=500)
                 for partition_records in batch.values():
                     records.extend(partition_records)
     finally:
-        await consumer.stop()
+        await asyncio.wait_for(consumer.stop(), 10)
     return records
 
 
