@@ -167,7 +167,9 @@ async def test_projector_sigkill_under_load(scenario: ScenarioRun, system: Syste
             victim = system.service(rng.choice(["projector-1", "projector-2"]))
             victim.kill()
             scenario.fault(f"SIGKILL {victim.name}")
-            await progress(scenario.ledger, scenario.ledger.sent + rng.randrange(5, 30))
+            # Never past the load's total: a kill late in the run would wait for commands
+            # that are never sent.
+            await progress(scenario.ledger, min(total, scenario.ledger.sent + rng.randrange(5, 30)))
             await asyncio.to_thread(victim.start)  # off the loop: the load keeps running
             await asyncio.to_thread(victim.wait_ready)
         await load
