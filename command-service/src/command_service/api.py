@@ -16,8 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
-from tandem.api import CQRSEndpointFactory, default_command_builder
+from tandem.api import CQRSEndpointFactory, ErrorBody, default_command_builder
 from tandem.auth import JWTVerifier, Principal, require_scopes
 from tandem.messages import Command
 from tandem.observability import correlation_id_var
@@ -44,18 +43,6 @@ IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
 # A product id in the path: the id pattern, minus "." and "..", which clients and proxies
 # resolve as dot segments (the request would reach another route).
 PATH_ID_PATTERN = r"^(?!\.\.?$)" + PRODUCT_ID_PATTERN.removeprefix("^")
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] = {}
-
-
-class ErrorBody(BaseModel):
-    """Every error this service answers, except FastAPI's own 422 for malformed input."""
-
-    error: ErrorDetail
 
 
 def _error(description: str) -> dict[str, Any]:

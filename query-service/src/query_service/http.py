@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.staticfiles import StaticFiles
-from tandem.api import CQRSEndpointFactory, get_mediator
+from tandem.api import CQRSEndpointFactory, ErrorBody, get_mediator
 from tandem.auth import JWTVerifier, Principal, issue_token, require_scopes
 from tandem.mediator import Mediator
 from tandem.settings import TandemSettings
@@ -113,18 +113,6 @@ def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
             422: {"description": "Invalid parameter"},
         },
     )
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] = {}
-
-
-class ErrorBody(BaseModel):
-    """The shared error body ``{"error": {"code", "message", "details"}}``."""
-
-    error: ErrorDetail
 
 
 class TokenRequest(BaseModel):

@@ -3,7 +3,7 @@
 Kept out of ``import tandem`` so that projectors and workers do not import FastAPI.
 """
 
-from tandem.api.dependencies import error_response, get_mediator
+from tandem.api.dependencies import ErrorBody, ErrorDetail, error_response, get_mediator
 from tandem.api.endpoints import (
     CommandBuilder,
     CQRSEndpointFactory,
@@ -15,6 +15,8 @@ from tandem.api.websocket import create_websocket_endpoint, default_message
 __all__ = [
     "CQRSEndpointFactory",
     "CommandBuilder",
+    "ErrorBody",
+    "ErrorDetail",
     "create_websocket_endpoint",
     "default_command_builder",
     "default_message",

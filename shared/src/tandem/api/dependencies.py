@@ -7,6 +7,9 @@ Error body (every non-2xx answer our endpoints produce, except FastAPI's own 422
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
@@ -30,3 +33,16 @@ def get_mediator(connection: HTTPConnection) -> Mediator:
 
 def error_response(error: Error) -> JSONResponse:
     return JSONResponse(status_code=error.status_code or 400, content={"error": error.to_dict()})
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorBody(BaseModel):
+    """The OpenAPI model of what :func:`error_response` sends: ``{"error": {"code", "message",
+    "details"}}``, so services document their error statuses with the body they answer."""
+
+    error: ErrorDetail
