@@ -70,8 +70,9 @@ class _Folded:
     notices: list[ChangeNotice]
     healed: int
     duplicates: int
-    # (partition key, offset, contribution after that message) in offset order
-    steps: list[tuple[str, int, Contribution | None]]
+    # (partition key, offset, product version and contribution after that message), in
+    # offset order
+    steps: list[tuple[str, int, int, Contribution | None]]
 
 
 def guard_key(topic: str, partition: int) -> str:
@@ -213,18 +214,26 @@ class BatchApplier:
         for delivery in sorted(deliveries, key=lambda d: (d.topic, d.partition, d.offset)):
             running = max(running, _version(delivery))
             key = guard_key(delivery.topic, delivery.partition)
-            item.steps.append((key, delivery.offset, reached[running]))
+            item.steps.append((key, delivery.offset, running, reached[running]))
         item.doc = doc
         return item
 
     # --- writes ----------------------------------------------------------------------------
 
     async def _write_stats(self, folded: dict[str, _Folded], members: dict[str, Document]) -> None:
-        """Log each message's share of the stats change (see :mod:`projector.stats`)."""
+        """Log each message's share of the stats change (see :mod:`projector.stats`).
+
+        Steps at or below the version ``members`` holds are counted already: a crash after the
+        ``members`` write and before the ``products`` write replays them from an older product.
+        """
         combined: dict[tuple[str, int, str], list[int]] = {}
         for aggregate_id, item in folded.items():
-            prev = _member_contribution(members.get(aggregate_id))
-            for key, offset, cur in item.steps:
+            member = members.get(aggregate_id)
+            prev = _member_contribution(member)
+            held = int(member.get("version", 0)) if member else 0
+            for key, offset, version, cur in item.steps:
+                if version <= held:
+                    continue
                 if cur != prev:
                     for category, d_count, d_cents in _difference(prev, cur):
                         totals = combined.setdefault((key, offset, category), [0, 0])
@@ -245,7 +254,7 @@ class BatchApplier:
         moving ``members`` back, and the batch is recomputed."""
         updates = []
         for aggregate_id, item in folded.items():
-            cur = item.steps[-1][2] if item.steps else None
+            cur = item.steps[-1][3] if item.steps else None
             stored = members.get(aggregate_id)
             if cur == _member_contribution(stored):
                 continue
