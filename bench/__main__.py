@@ -116,7 +116,7 @@ async def run(sizes: Sizes, only: set[str], ports: StackPorts, out_dir: Path) ->
     sc = results["scenarios"]
     if live:
         services = start_services(ports)
-        pids = {p.name: p.pid for p in services}
+        pids = {p.name: p.pid for p in services} | ports.server_pids()
         try:
             settings = TandemSettings(environment="production", jwt_secret=SecretStr(JWT_SECRET))
             ctx = scenarios.Ctx(

@@ -47,6 +47,16 @@ class StackPorts:
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis}/0"
 
+    def server_pids(self) -> dict[str, int]:
+        """The servers' pids from ``stack.py``'s pid files, so the CPU table shows them too."""
+        pids: dict[str, int] = {}
+        for name in ("kafka", "mongo", "redis"):
+            try:
+                pids[name] = int((self.directory / f"{name}.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+        return pids
+
     def stack_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "TANDEM_MONGO_URL"}
         env.update(

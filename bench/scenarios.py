@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
-from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCTS_READ_MODEL, READ_MODEL_POINTERS
+from tandem_catalog.contract import (
+    CHANGES_CHANNEL,
+    PRODUCT_TOPIC,
+    PRODUCTS_READ_MODEL,
+    READ_MODEL_POINTERS,
+)
 
 from bench.common import REPO, percentiles
 from bench.loadgen import HttpClients, run_closed, run_open
@@ -145,6 +151,8 @@ async def freshness(ctx: Ctx, write_rate: float) -> dict[str, Any]:
                 ws_seen[(frame["id"], int(frame["version"]))] = time.perf_counter()
 
     reader = asyncio.create_task(ws_reader())
+    kafka_seen: dict[tuple[str, int], float] = {}
+    tap = await kafka_tap(ctx, kafka_seen)
     sent: dict[tuple[str, int], float] = {}
     read_lat: list[float] = []
     read_after_ack: list[float] = []
@@ -197,8 +205,11 @@ async def freshness(ctx: Ctx, write_rate: float) -> dict[str, Any]:
         await run_open(one, write_rate, ctx.duration)
     await asyncio.sleep(1.0)
     reader.cancel()
+    tap.cancel()
     await ws.close()
     ws_lat = [ws_seen[k] - t for k, t in sent.items() if k in ws_seen]
+    on_topic = [kafka_seen[k] - t for k, t in sent.items() if k in kafka_seen]
+    topic_to_ws = [ws_seen[k] - kafka_seen[k] for k in sent if k in ws_seen and k in kafka_seen]
     return {
         "rate_target": round(write_rate, 1),
         "commands": len(sent),
@@ -209,7 +220,41 @@ async def freshness(ctx: Ctx, write_rate: float) -> dict[str, Any]:
         "read_model_after_ack": percentiles(read_after_ack),
         "websocket": percentiles(ws_lat),
         "websocket_missing": len(sent) - len(ws_lat),
+        # Where the time goes: command sent -> on the topic (command service, outbox, Kafka),
+        # then on the topic -> WebSocket frame (projector, Redis, query service).
+        "stage_on_topic": percentiles(on_topic),
+        "stage_topic_to_websocket": percentiles(topic_to_ws),
     }
+
+
+async def kafka_tap(ctx: Ctx, seen: dict[tuple[str, int], float]) -> asyncio.Task[None]:
+    """A group-less consumer at the end of every partition: when each event became readable."""
+    consumer = AIOKafkaConsumer(
+        PRODUCT_TOPIC,
+        bootstrap_servers=f"127.0.0.1:{ctx.ports.kafka}",
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    for _ in range(100):  # without a group, every partition is assigned once metadata arrives
+        if consumer.assignment():
+            break
+        await asyncio.sleep(0.05)
+    for partition in consumer.assignment():
+        await consumer.position(partition)  # resolve "latest" now, before the load starts
+
+    async def run() -> None:
+        try:
+            async for record in consumer:
+                body = orjson.loads(record.value or b"{}")
+                seen[(str(body.get("aggregate_id")), int(body.get("version") or 0))] = (
+                    time.perf_counter()
+                )
+        finally:
+            await consumer.stop()
+
+    return asyncio.create_task(run())
 
 
 # --- (d) reads -----------------------------------------------------------------------------
