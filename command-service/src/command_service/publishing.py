@@ -197,6 +197,10 @@ class OutboxPublisher:
 
     ``submit`` never blocks and never fails: when the queue is full, or while the last publish
     failed, a commit is simply left to the relay (it is already durable in MongoDB).
+
+    Marking published commits runs beside the sends, not between them: the next batch goes out
+    while the last one is being marked, so a commit does not wait for a MongoDB write it does
+    not need. Marks of several batches merge into one ``update_many``.
     """
 
     def __init__(
@@ -214,6 +218,9 @@ class OutboxPublisher:
         self._queue: asyncio.Queue[OutgoingCommit] = asyncio.Queue(maxsize=queue_size)
         self._backoff = retry_backoff
         self.healthy = True
+        self._to_mark: list[str] = []
+        self._mark_due = asyncio.Event()
+        self._mark_lock = asyncio.Lock()
 
     def submit(self, commit: OutgoingCommit) -> None:
         if not self.healthy:
@@ -223,12 +230,34 @@ class OutboxPublisher:
             PUBLISH_QUEUE.inc()
 
     async def run(self) -> None:
+        marker = asyncio.create_task(self._mark_loop())
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._batch_size and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                PUBLISH_QUEUE.dec(len(batch))
+                await self._publish(batch)
+        finally:
+            marker.cancel()
+            await asyncio.gather(marker, return_exceptions=True)
+
+    async def _mark_loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            PUBLISH_QUEUE.dec(len(batch))
-            await self._publish(batch)
+            await self._mark_due.wait()
+            await self.flush_marks()
+
+    async def flush_marks(self) -> None:
+        async with self._mark_lock:  # a shutdown flush waits for the mark in flight
+            self._mark_due.clear()
+            ids, self._to_mark = self._to_mark, []
+            if not ids:
+                return
+            try:
+                await self._store.mark_published(ids)
+            except Exception as exc:
+                # Published, not marked: the relay sends them again (a duplicate, not a loss).
+                log.warning("mark_published failed", error=repr(exc), commits=len(ids))
 
     async def drain(self, timeout: float) -> None:
         """Publish what is queued (shutdown); what does not make it is left to the relay."""
@@ -236,9 +265,11 @@ class OutboxPublisher:
         while not self._queue.empty():
             batch.append(self._queue.get_nowait())
         PUBLISH_QUEUE.dec(len(batch))
-        if batch:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._publish(batch), timeout)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                if batch:
+                    await self._publish(batch)
+                await self.flush_marks()
 
     async def _publish(self, batch: list[OutgoingCommit]) -> None:
         try:
@@ -252,11 +283,8 @@ class OutboxPublisher:
             self.healthy = True
             return
         EVENTS_PUBLISHED.labels("fast").inc(sum(len(c.events) for c in batch))
-        try:
-            await self._store.mark_published([c.commit_id for c in batch])
-        except Exception as exc:
-            # Published but not marked: the relay sends them again (a duplicate, not a loss).
-            log.warning("mark_published failed", error=repr(exc), commits=len(batch))
+        self._to_mark.extend(c.commit_id for c in batch)
+        self._mark_due.set()
 
     def _degrade(self) -> None:
         # While Kafka is failing, queued commits would each wait for a timeout; the relay

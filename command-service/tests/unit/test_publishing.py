@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from command_service.publishing import (
@@ -154,3 +155,34 @@ async def test_a_producer_whose_sequence_the_broker_lost_is_replaced() -> None:
     await sink.publish([commit])
     assert len(sink._producer.sent) == 1
     await sink.close()
+
+
+async def test_the_next_batch_is_sent_while_the_last_one_is_being_marked() -> None:
+    store, sink = InMemoryEventStore(), FakeSink()
+    marking = asyncio.Event()
+    release = asyncio.Event()
+    mark = store.mark_published
+
+    async def slow_mark(ids: Any) -> None:
+        marking.set()
+        await release.wait()
+        await mark(ids)
+
+    store.mark_published = slow_mark  # type: ignore[method-assign]
+    publisher = OutboxPublisher(sink, store, retry_backoff=0.01)
+    task = asyncio.create_task(publisher.run())
+    for pid in ("p-1", "p-2"):
+        await store.append(created(pid), expected_version=0)
+    publisher.submit(OutgoingCommit(commit_id_for("p-1", 1), (created("p-1"),)))
+    async with asyncio.timeout(2):
+        await marking.wait()
+        publisher.submit(OutgoingCommit(commit_id_for("p-2", 1), (created("p-2"),)))
+        while True:  # the second batch goes out although the first mark has not returned
+            if len(sink.sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(await store.list_unpublished()) == 2
+        release.set()
+        await publisher.drain(timeout=1)
+    assert await store.list_unpublished() == []
+    task.cancel()

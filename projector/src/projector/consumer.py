@@ -10,6 +10,7 @@ dead-lettered, and the partition keeps flowing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,9 @@ from projector.store import WriteConflict
 
 logger = logging.getLogger(__name__)
 
+STATS_FOLD_INTERVAL_S = 0.05
+"""Least time between two folds of the stats deltas: more deltas per fold under load."""
+
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """A revoked partition's in-flight batch finishes and commits before it moves away."""
@@ -38,6 +42,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.runner.batch_lock:  # waits for the batch being applied, if any
             await self.runner.commit_pending(revoked)
+        async with self.runner.stats_lock:  # and for a fold in flight: one folder at a time
+            pass
         logger.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -70,22 +76,41 @@ class ProjectorConsumer:
         self.infra_backoff_max_s = infra_backoff_max_s
         self.fold_retries = fold_retries
         self.batch_lock = asyncio.Lock()
+        self.stats_lock = asyncio.Lock()
+        self._stats_due = asyncio.Event()
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._pending: dict[TopicPartition, int] = {}
+        # Records fetched ahead of the batch being applied (see _fetch_loop).
+        self._fetched: list[Any] = []
+        self._has_fetched = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
 
     async def run(self) -> None:
-        """Consume until :meth:`stop`; then finish the batch in hand, commit and leave."""
+        """Consume until :meth:`stop`; then finish the batch in hand, commit and leave.
+
+        Fetching and the stats fold run beside the batch loop, not in it: neither is on the
+        path from an event to its product read model and notice, so a batch never waits for
+        them.
+        """
         self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         self.started.set()
+        helpers = [
+            asyncio.create_task(self._fetch_loop()),
+            asyncio.create_task(self._stats_loop()),
+        ]
         try:
             while not self.stopping.is_set():
-                batches = await self.consumer.getmany(
-                    timeout_ms=self.batch_max_wait_ms, max_records=self.batch_size
-                )
-                records = [record for part in batches.values() for record in part]
+                for helper in helpers:
+                    if helper.done():
+                        helper.result()  # a helper that raised what it does not retry: stop
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.batch_max_wait_ms / 1000):
+                        await self._has_fetched.wait()
+                self._stats_due.set()
+                records = self._take_fetched()
                 if not records:
-                    await self._fold_stats()
                     continue
                 async with self.batch_lock:
                     # A rebalance may have run between the fetch and the lock: records of
@@ -97,11 +122,58 @@ class ProjectorConsumer:
                     if records:
                         await self._process(records)
                     await self.commit_pending()
-                    await self._fold_stats()
-                self._update_lag(batches)
+                self._stats_due.set()
+                self._update_lag(records)
         finally:
+            helpers[0].cancel()
             async with self.batch_lock:
                 await self.commit_pending()
+            async with self.stats_lock:  # a fold in flight finishes; then the folder stops
+                helpers[1].cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _fetch_loop(self) -> None:
+        """Keeps aiokafka's fetcher draining while a batch is applied.
+
+        aiokafka sends no new fetch to a broker while records it fetched from that broker wait
+        to be consumed, so a loop that fetched only between batches took, per batch, just what
+        one fetch response held when the previous batch began (a few records), and the rest
+        waited a whole batch longer. Bounded: it pauses at ``batch_size`` records ahead.
+
+        Nothing fetched is dropped on a rebalance, and nothing needs to be: per partition,
+        each fetch starts where the previous one ended or, after a reassignment, at the
+        committed offset, which is at or before it. So the records applied are always
+        contiguous from the committed offset (at worst some come twice, and the version
+        check skips them); records of partitions no longer ours are filtered when applied.
+        """
+        while not self.stopping.is_set():
+            await self._room.wait()
+            batches = await self.consumer.getmany(
+                timeout_ms=self.batch_max_wait_ms, max_records=self.batch_size
+            )
+            for part in batches.values():
+                self._fetched.extend(part)
+            if self._fetched:
+                self._has_fetched.set()
+            if len(self._fetched) >= self.batch_size:
+                self._room.clear()
+
+    def _take_fetched(self) -> list[Any]:
+        records = self._fetched[: self.batch_size]
+        del self._fetched[: self.batch_size]
+        if not self._fetched:
+            self._has_fetched.clear()
+        if len(self._fetched) < self.batch_size:
+            self._room.set()
+        return records
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await self._stats_due.wait()
+            self._stats_due.clear()
+            async with self.stats_lock:
+                await self._fold_stats()
+            await asyncio.sleep(STATS_FOLD_INTERVAL_S)
 
     async def _fold_stats(self) -> None:
         """Only the owner of partition 0 of the first topic writes ``category_stats``."""
@@ -182,9 +254,13 @@ class ProjectorConsumer:
         for tp in offsets:
             self._pending.pop(tp, None)
 
-    def _update_lag(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        for tp, part in batches.items():
+    def _update_lag(self, records: list[Any]) -> None:
+        last: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            last[tp] = max(last.get(tp, -1), record.offset)
+        for tp, offset in last.items():
             highwater = self.consumer.highwater(tp)
-            if highwater is not None and part:
-                lag = max(0, highwater - (part[-1].offset + 1))
+            if highwater is not None:
+                lag = max(0, highwater - (offset + 1))
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
