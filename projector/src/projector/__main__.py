@@ -98,6 +98,7 @@ async def rebuild(settings: ProjectorSettings) -> str:
         rebuilder = Rebuilder(
             c.read_db,
             c.event_store(),
+            c.projections(),
             page_size=settings.rebuild_page_size,
             settle_s=settings.rebuild_settle_s,
             catchup_margin=settings.rebuild_catchup_margin,

@@ -27,16 +27,20 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
-from tandem.projections import ProjectionGapError
+from tandem.projections import (
+    AggregateChange,
+    BatchPlan,
+    ProjectionError,
+    ProjectionService,
+)
 from tandem_catalog.contract import (
     CHANGES_CHANNEL,
     ChangeNotice,
@@ -45,7 +49,8 @@ from tandem_catalog.contract import (
 
 from projector import metrics
 from projector.messages import Delivery
-from projector.products import Contribution, Document, FoldError, contribution, fold
+from projector.products import Contribution, Document, contribution
+from projector.projection import ProductsProjection
 from projector.stats import Share, log_shares
 from projector.store import MEMBERS, Pointer, WriteConflict, conditional_update
 
@@ -84,7 +89,7 @@ class BatchApplier:
     def __init__(
         self,
         read_db: AsyncDatabase[Document],
-        event_store: MongoEventStore,
+        projections: ProjectionService,
         redis: Redis,
         *,
         cache_ttl_s: float = 300.0,
@@ -93,7 +98,8 @@ class BatchApplier:
         redis_retries: int = 3,
     ) -> None:
         self.db = read_db
-        self.event_store = event_store
+        self.projections = projections
+        self.products = ProductsProjection.registered_in(projections)
         self.redis = redis
         self.pointer = Pointer(read_db)
         self.cache_ttl_ms = int(cache_ttl_s * 1000)
@@ -129,21 +135,20 @@ class BatchApplier:
             return result
         ids = list(by_aggregate)
         targets = await self.pointer.targets()
-        stored, members = await asyncio.gather(
-            self._find(targets[0], ids), self._find(MEMBERS, ids)
-        )
-        folded = await self._fold_with_retries(by_aggregate, stored, result)
+        live = self.products.bound_to(targets[0])
+        stored, members = await asyncio.gather(live.load(ids), self._find(MEMBERS, ids))
+        plan = await self._plan_with_retries(live, by_aggregate, stored, result)
+        folded = {agg: _folded(change, by_aggregate[agg]) for agg, change in plan.changes.items()}
 
         await self._write_stats(folded, members)
         await self._write_members(folded, members)
-        await self._write_products(targets[0], folded)
+        await self._write_products(live, plan)
         for extra in targets[1:]:
-            await self._follow(extra, by_aggregate, folded)
+            await self._follow(live.bound_to(extra), by_aggregate, plan)
         await self._publish(folded)
-        for item in folded.values():
-            result.applied += len(item.notices)
-            result.duplicates += item.duplicates
-            result.healed += item.healed
+        result.applied += plan.applied
+        result.duplicates += plan.duplicates
+        result.healed += plan.healed
         return result
 
     async def _find(self, collection: str, ids: list[str]) -> dict[str, Document]:
@@ -152,71 +157,31 @@ class BatchApplier:
 
     # --- folding ---------------------------------------------------------------------------
 
-    async def _fold_with_retries(
+    async def _plan_with_retries(
         self,
+        live: ProductsProjection,
         by_aggregate: dict[str, list[Delivery]],
-        stored: dict[str, Document],
+        stored: Mapping[str, Document],
         result: BatchResult,
-    ) -> dict[str, _Folded]:
-        folded: dict[str, _Folded] = {}
-        pending = dict(by_aggregate)
+    ) -> BatchPlan[Document]:
+        """The library folds (duplicates, gaps healed from the event store); aggregates it
+        could not fold are retried with exponential backoff, then left in ``failed``."""
+        combined: BatchPlan[Document] = BatchPlan(live)
+        pending = by_aggregate
         for attempt in range(self.fold_retries + 1):
-            outcomes = await asyncio.gather(
-                *(self._fold_aggregate(agg, ds, stored.get(agg)) for agg, ds in pending.items()),
-                return_exceptions=True,
-            )
-            failed: dict[str, list[Delivery]] = {}
-            for (agg, ds), outcome in zip(pending.items(), outcomes, strict=True):
-                if isinstance(outcome, FoldError | ProjectionGapError):
-                    failed[agg] = ds
-                    result.failed[agg] = f"{type(outcome).__name__}: {outcome}"
-                elif isinstance(outcome, BaseException):
-                    raise outcome
-                else:
-                    folded[agg] = outcome
-                    result.failed.pop(agg, None)
-            if not failed or attempt == self.fold_retries:
+            events = [d.event for ds in pending.values() for d in ds if d.event is not None]
+            planned = await self.projections.plan_batch(live, events, stored=stored)
+            combined.changes.update(planned.changes)
+            for aggregate_id in planned.changes:
+                result.failed.pop(aggregate_id, None)
+            for aggregate_id, exc in planned.failed.items():
+                result.failed[aggregate_id] = _describe(exc)
+            if not planned.failed or attempt == self.fold_retries:
                 break
             metrics.RETRIES.labels("fold").inc()
             await asyncio.sleep(self.retry_backoff_s * 2**attempt)
-            pending = failed
-        return folded
-
-    async def _fold_aggregate(
-        self, aggregate_id: str, deliveries: list[Delivery], stored: Document | None
-    ) -> _Folded:
-        doc = stored
-        version = int(stored["version"]) if stored else 0
-        item = _Folded(version, stored, [], 0, 0, [])
-        reached: dict[int, Contribution | None] = {version: contribution(stored)}
-        for delivery in sorted(deliveries, key=lambda d: (_version(d), d.offset)):
-            event = delivery.event
-            assert event is not None
-            if event.version <= version:
-                item.duplicates += 1
-                continue
-            chain: list[DomainEvent] = [event]
-            if event.version > version + 1:
-                missing = await self.event_store.get_events(aggregate_id, version + 1)
-                missing = [e for e in missing if e.version < event.version]
-                if [e.version for e in missing] != list(range(version + 1, event.version)):
-                    raise ProjectionGapError(aggregate_id, version, event.version, "products")
-                item.healed += len(missing)
-                chain = [*missing, event]
-            for step in chain:
-                doc, changed = fold(doc, step)
-                item.notices.append(_notice(step, changed, delivery))
-            version = event.version
-            reached[version] = contribution(doc)
-        # Stats count messages in offset order: after a message, the product is at the highest
-        # version delivered so far (earlier versions were healed), whatever order they came in.
-        running = item.stored_version
-        for delivery in sorted(deliveries, key=lambda d: (d.topic, d.partition, d.offset)):
-            running = max(running, _version(delivery))
-            key = guard_key(delivery.topic, delivery.partition)
-            item.steps.append((key, delivery.offset, running, reached[running]))
-        item.doc = doc
-        return item
+            pending = {agg: by_aggregate[agg] for agg in planned.failed}
+        return combined
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -269,42 +234,33 @@ class BatchApplier:
         if updates:
             await conditional_update(self.db, MEMBERS, updates)
 
-    async def _write_products(self, collection: str, folded: dict[str, _Folded]) -> None:
-        updates = [
-            {
-                "q": {"_id": aggregate_id, "version": item.stored_version},
-                "u": {"$set": item.doc},
-                "upsert": True,
-            }
-            for aggregate_id, item in folded.items()
-            if item.notices and item.doc is not None
-        ]
-        if updates:
-            await conditional_update(self.db, collection, updates)
+    async def _write_products(self, live: ProductsProjection, plan: BatchPlan[Document]) -> None:
+        await live.save(plan.changed())
 
     async def _follow(
-        self, collection: str, by_aggregate: dict[str, list[Delivery]], primary: dict[str, _Folded]
+        self,
+        target: ProductsProjection,
+        by_aggregate: dict[str, list[Delivery]],
+        primary: BatchPlan[Document],
     ) -> None:
         """Apply the batch to the collection a rebuild is catching up (its own versions)."""
-        ids = [agg for agg in by_aggregate if agg in primary]
+        events = [
+            d.event for agg in primary.changes for d in by_aggregate[agg] if d.event is not None
+        ]
         for _ in range(10):  # the rebuild's catch-up writes here too; conflicts are expected
-            stored = await self._find(collection, ids)
-            folded = {}
-            for agg in ids:
-                try:
-                    folded[agg] = await self._fold_aggregate(
-                        agg, by_aggregate[agg], stored.get(agg)
-                    )
-                except (FoldError, ProjectionGapError) as exc:
-                    # The rebuild's catch-up reads the event store after this, so it heals it.
-                    logger.warning("rebuild target %s: %s", collection, exc)
+            planned = await self.projections.plan_batch(target, events)
+            for aggregate_id, exc in planned.failed.items():
+                # The rebuild's catch-up reads the event store after this, so it heals it.
+                logger.warning("rebuild target %s: %s: %s", target.collection, aggregate_id, exc)
             try:
-                await self._write_products(collection, folded)
+                await target.save(planned.changed())
             except WriteConflict:
                 metrics.CONFLICTS.inc()
                 continue
             return
-        logger.warning("rebuild target %s: gave up after conflicts; catch-up heals it", collection)
+        logger.warning(
+            "rebuild target %s: gave up after conflicts; catch-up heals it", target.collection
+        )
 
     async def _publish(self, folded: dict[str, _Folded]) -> None:
         """Cache first, then notices, in one pipeline: a notified reader finds fresh data."""
@@ -333,6 +289,34 @@ class BatchApplier:
                     return
                 metrics.RETRIES.labels("redis").inc()
                 await asyncio.sleep(self.retry_backoff_s * 2**attempt)
+
+
+def _folded(change: AggregateChange[Document], deliveries: list[Delivery]) -> _Folded:
+    """What the writes after the fold need: the notices (one per step, healed ones included)
+    and the stats steps (see ``_write_stats``)."""
+    delivered = sorted(deliveries, key=lambda d: (_version(d), d.offset))
+    notices = []
+    for step in change.steps:
+        # A healed event is announced with the delivery that revealed the gap.
+        trigger = next((d for d in delivered if _version(d) >= step.event.version), delivered[-1])
+        notices.append(_notice(step.event, step.output, trigger))
+    item = _Folded(
+        change.stored_version, change.state, notices, change.healed, change.duplicates, []
+    )
+    reached = {v: contribution(doc) for v, doc in change.states_by_version().items()}
+    # Stats count messages in offset order: after a message, the product is at the highest
+    # version delivered so far (earlier versions were healed), whatever order they came in.
+    running = change.stored_version
+    for delivery in sorted(deliveries, key=lambda d: (d.topic, d.partition, d.offset)):
+        running = max(running, _version(delivery))
+        key = guard_key(delivery.topic, delivery.partition)
+        item.steps.append((key, delivery.offset, running, reached[running]))
+    return item
+
+
+def _describe(exc: Exception) -> str:
+    cause = exc.__cause__ if isinstance(exc, ProjectionError) and exc.__cause__ else exc
+    return f"{type(cause).__name__}: {cause}"
 
 
 def _version(delivery: Delivery) -> int:

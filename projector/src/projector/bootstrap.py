@@ -17,12 +17,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import EventRegistry
+from tandem.projections import ProjectionService
 from tandem.settings import TandemSettings
 from tandem_catalog.contract import PRODUCT_TOPIC, PROJECTOR_GROUP
 from tandem_catalog.events import CATALOG_REGISTRY
 
 from projector.applier import BatchApplier
 from projector.consumer import ProjectorConsumer
+from projector.projection import ProductsProjection
 from projector.store import ensure_read_model
 
 
@@ -65,11 +67,21 @@ class Clients:
     def event_store(self) -> MongoEventStore:
         return MongoEventStore(self.write_db, registry=self.registry)
 
+    def projections(self) -> ProjectionService:
+        """Every projection the projector maintains, registered once; gaps heal from the store.
+
+        ``category_stats`` is not a projection of its own here: it is derived from the same
+        fold as ``products`` (see ``projector.applier``), so it cannot disagree with it.
+        """
+        service = ProjectionService(event_store=self.event_store())
+        service.register_batch_projection(ProductsProjection(self.read_db))
+        return service
+
     def applier(self) -> BatchApplier:
         s = self.settings
         return BatchApplier(
             self.read_db,
-            self.event_store(),
+            self.projections(),
             self.redis,
             cache_ttl_s=s.cache_ttl_s,
             fold_retries=s.fold_retries,

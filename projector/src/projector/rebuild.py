@@ -21,16 +21,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
+from tandem.projections import ProjectionService
 
-from projector.products import Document, fold
-from projector.store import Pointer, WriteConflict, conditional_update, ensure_product_indexes
+from projector.products import Document
+from projector.projection import ProductsProjection
+from projector.store import Pointer, WriteConflict, ensure_product_indexes
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -41,6 +42,7 @@ class Rebuilder:
         self,
         read_db: AsyncDatabase[Document],
         event_store: MongoEventStore,
+        projections: ProjectionService,
         *,
         page_size: int = 2000,
         settle_s: float = 5.0,
@@ -48,6 +50,8 @@ class Rebuilder:
     ) -> None:
         self.db = read_db
         self.store = event_store
+        self.projections = projections
+        self.products = ProductsProjection.registered_in(projections)
         self.pointer = Pointer(read_db)
         self.page_size = page_size
         self.settle_s = settle_s
@@ -111,34 +115,18 @@ class Rebuilder:
                 return position
 
     async def apply(self, target: str, events: list[DomainEvent]) -> None:
-        """Fold ``events`` onto ``target`` idempotently (events at or below a stored version are
-        skipped; the live projector may be writing the same documents, so conflicts redo)."""
-        by_aggregate: dict[str, list[DomainEvent]] = defaultdict(list)
-        for event in events:
-            by_aggregate[event.aggregate_id].append(event)
+        """Fold ``events`` onto ``target`` with the live projection (events at or below a
+        stored version are skipped; the live projector may be writing the same documents, so
+        conflicts redo). An event that cannot be folded stops the rebuild: the old collection
+        stays active, and a rerun resumes."""
+        projection = self.products.bound_to(target)
         for _ in range(20):
-            cursor = self.db[target].find({"_id": {"$in": list(by_aggregate)}})
-            stored = {doc["_id"]: doc async for doc in cursor}
-            updates = []
-            for aggregate_id, stream in by_aggregate.items():
-                doc = stored.get(aggregate_id)
-                version = int(doc["version"]) if doc else 0
-                start = version
-                for event in sorted(stream, key=lambda e: e.version):
-                    if event.version != version + 1:
-                        continue  # at or below: applied already; above: a later page has it
-                    doc, _ = fold(doc, event)
-                    version = event.version
-                if version != start and doc is not None:
-                    updates.append(
-                        {
-                            "q": {"_id": aggregate_id, "version": start},
-                            "u": {"$set": doc},
-                            "upsert": True,
-                        }
-                    )
+            planned = await self.projections.plan_batch(projection, events)
+            if planned.failed:
+                aggregate_id, exc = next(iter(planned.failed.items()))
+                raise RuntimeError(f"rebuild of {target}: {aggregate_id}: {exc}") from exc
             try:
-                await conditional_update(self.db, target, updates)
+                await projection.save(planned.changed())
             except WriteConflict:
                 continue
             return

@@ -2,6 +2,13 @@
 
 from typing import TYPE_CHECKING, Any
 
+from tandem.projections.batch import (
+    AggregateChange,
+    BatchPlan,
+    BatchProjection,
+    EventSource,
+    Step,
+)
 from tandem.projections.checkpoints import (
     InMemoryProjectionRepository,
     ProjectionRepository,
@@ -11,6 +18,10 @@ from tandem.projections.projection import Projection, ProjectionError, Projectio
 from tandem.projections.service import ProjectionService
 
 __all__ = [
+    "AggregateChange",
+    "BatchPlan",
+    "BatchProjection",
+    "EventSource",
     "InMemoryProjectionRepository",
     "MongoProjectionRepository",
     "Projection",
@@ -19,6 +30,7 @@ __all__ = [
     "ProjectionGapError",
     "ProjectionRepository",
     "ProjectionService",
+    "Step",
 ]
 
 # MongoDB/Redis adapters load on first use, so ``import tandem`` does not import their drivers.

@@ -78,7 +78,9 @@ class CQRSTestContainer:
         for repository in self.read_model_repositories.values():
             await repository.clear()
         if self.projection_service is not None:
-            await self.projection_service.projection_repository.reset()
+            checkpoints = self.projection_service.projection_repository
+            if checkpoints is not None:
+                await checkpoints.reset()
         self.mediator = get_mediator(new_instance=True)
         self.event_dispatcher = EventDispatcher()
         self.event_store = InMemoryEventStore()
