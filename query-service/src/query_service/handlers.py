@@ -86,10 +86,19 @@ class GetProductHandler(QueryHandler[GetProduct, VersionedProduct]):
             self.default_wait_ms if query.wait_ms is None else query.wait_ms, self.max_wait_ms
         )
         latest: Document | None = None
+        from_mongo = False
 
         async def read_version() -> int:
-            nonlocal latest
-            latest = await self.reader.get(query.id)  # MongoDB: the caches may lag behind
+            # The projector writes Redis before it sends the notice and the cache refuses
+            # entries older than the notices seen, so after a notice the cache answers; when
+            # it has nothing recent enough (first look, Redis down, a lost write), MongoDB.
+            nonlocal latest, from_mongo
+            assert query.min_version is not None
+            cached = await self.cache.get(query.id)
+            if cached is not None and int(cached["version"]) >= query.min_version:
+                latest, from_mongo = cached, False
+            else:
+                latest, from_mongo = await self.reader.get(query.id), True
             return int(latest["version"]) if latest is not None else 0
 
         started = time.perf_counter()
@@ -99,7 +108,8 @@ class GetProductHandler(QueryHandler[GetProduct, VersionedProduct]):
         VERSION_WAIT_SECONDS.observe(time.perf_counter() - started)
         if reached and latest is not None:
             _FRESH.inc()
-            await self.cache.fill(query.id, latest)
+            if from_mongo:
+                await self.cache.fill(query.id, latest)
             return Success(VersionedProduct(latest, current))
         _STALE.inc()
         return Failure(

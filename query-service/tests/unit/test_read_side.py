@@ -191,3 +191,43 @@ def test_openapi_documents_every_status_it_answers() -> None:
     assert "development_only" in token["403"]["description"]
     search = document["paths"]["/api/products/search"]["get"]["responses"]
     assert "matches nothing" in search["422"]["description"]
+
+
+class CountingReader:
+    """MongoDB stand-in for the handler: counts reads, serves what the 'projector' wrote."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.reads = 0
+
+    async def get(self, product_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.docs.get(product_id)
+
+
+async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -> None:
+    from query_service.handlers import GetProductHandler
+    from query_service.queries import GetProduct
+
+    redis, reader, waiters = FakeRedisCache(), CountingReader(), VersionWaiters()
+    cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]
+    handler = GetProductHandler(
+        reader,  # type: ignore[arg-type]
+        cache,
+        waiters,
+        default_wait_ms=2000,
+        max_wait_ms=2000,
+    )
+    reader.docs["p"] = {"id": "p", "version": 1}
+    await cache.fill("p", {"id": "p", "version": 1})
+    task = asyncio.create_task(handler.handle(GetProduct(id="p", min_version=2)))
+    await asyncio.sleep(0.02)
+    assert not task.done()
+    assert reader.reads == 1  # the one look at MongoDB before waiting
+    # The projector: MongoDB, then Redis, then the notice.
+    reader.docs["p"] = redis.data["p"] = {"id": "p", "version": 2}
+    cache.on_notice(change("p", 2))
+    waiters.on_notice(change("p", 2))
+    result = await task
+    assert result.is_success and result.value.version == 2
+    assert reader.reads == 1  # answered from Redis after the notice
