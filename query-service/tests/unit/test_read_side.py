@@ -229,5 +229,6 @@ async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -
     cache.on_notice(change("p", 2))
     waiters.on_notice(change("p", 2))
     result = await task
-    assert result.is_success and result.value.version == 2
+    assert result.is_success
+    assert result.value.version == 2
     assert reader.reads == 1  # answered from Redis after the notice
