@@ -84,3 +84,52 @@ def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
         elif doc.get(key) != want:
             return False
     return True
+
+
+CATEGORIES = ["books", "garden tools", "é<&>", 'say "hi"', "back\\slash"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"category": "books"},
+        {"category": "garden tools", "status": "active"},
+        {"_id": {"$in": ["d5", "d10", "d7"]}, "category": "books"},
+        {"category": "é<&>"},  # not plain: not pushed down, still found
+        {"category": 'say "hi"'},
+        {"category": "back\\slash"},
+        {"category": "books", "$or": [{"name": {"$regex": "3"}}, {"name": {"$regex": "^x"}}]},
+    ],
+)
+async def test_string_equalities_match_exactly_and_plain_ones_read_through_the_index(
+    mongo_db: AsyncDatabase[dict[str, Any]], query: dict[str, Any]
+) -> None:
+    docs = [
+        {
+            "_id": f"d{i}",
+            "name": f"n{i}",
+            "category": CATEGORIES[i % len(CATEGORIES)],
+            "status": "active" if i % 3 else "discontinued",
+            "price": i,
+        }
+        for i in range(60)
+    ]
+    await mongo_db["p"].insert_many(docs)
+    await mongo_db["p"].create_index([("category", 1), ("price", 1)], name="category_price")
+    expected = sorted(
+        d["_id"]
+        for d in docs
+        if all(d.get(k) == v for k, v in query.items() if k not in ("_id", "$or"))
+        and ("_id" not in query or d["_id"] in query["_id"]["$in"])
+        and ("$or" not in query or "3" in d["name"])
+    )
+    assert expected
+    assert sorted([d["_id"] async for d in mongo_db["p"].find(query)]) == expected
+    assert await mongo_db["p"].count_documents(query) == len(expected)
+
+    plan = await mongo_db.command({"explain": {"find": "p", "filter": query}})
+    if await _is_ferretdb(mongo_db):
+        plain = all(c.isascii() and not set(c) & set('"\\<>&') for c in [query["category"]])
+        assert plan["filterPushdown"] is plain, plan
+        if plain and "_id" not in query:
+            assert any("category_price" in step for step in plan["queryPlanner"]["Plan"]), plan
