@@ -2,8 +2,10 @@
 and change notices, with a constant number of round trips per batch.
 
 Per batch: read the pointer, the stored product documents and the stats members of the batch's
-aggregates (one ``$in`` query each); fold each aggregate's events in version order (duplicates
-skipped, gaps healed from the event store); then write, in this order:
+aggregates (one ``$in`` query each); fold each aggregate's events through the library's
+``ProjectionService.plan_batch`` with :class:`~projector.projection.ProductsProjection`
+(version order, duplicates skipped, gaps healed from the event store); then write, in this
+order:
 
 1. ``category_stats_deltas``: each message's share of the stats change, inserted under a
    deterministic id (a replayed message is not logged twice); one folder process turns them
