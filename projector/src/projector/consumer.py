@@ -259,7 +259,10 @@ class ProjectorConsumer:
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             last[tp] = max(last.get(tp, -1), record.offset)
+        assigned = self.consumer.assignment()
         for tp, offset in last.items():
+            if tp not in assigned:  # a rebalance ran since the batch: not ours to report
+                continue
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 lag = max(0, highwater - (offset + 1))
