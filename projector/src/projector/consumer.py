@@ -10,7 +10,6 @@ dead-lettered, and the partition keeps flowing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -81,35 +80,25 @@ class ProjectorConsumer:
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._pending: dict[TopicPartition, int] = {}
-        # Records fetched ahead of the batch being applied (see _fetch_loop).
-        self._fetched: list[Any] = []
-        self._has_fetched = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; then finish the batch in hand, commit and leave.
 
-        Fetching and the stats fold run beside the batch loop, not in it: neither is on the
-        path from an event to its product read model and notice, so a batch never waits for
-        them.
+        The stats fold runs beside the batch loop, not in it: it is not on the path from an
+        event to its product read model and notice, so a batch never waits for it.
         """
         self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         self.started.set()
-        helpers = [
-            asyncio.create_task(self._fetch_loop()),
-            asyncio.create_task(self._stats_loop()),
-        ]
+        folder = asyncio.create_task(self._stats_loop())
         try:
             while not self.stopping.is_set():
-                for helper in helpers:
-                    if helper.done():
-                        helper.result()  # a helper that raised what it does not retry: stop
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.batch_max_wait_ms / 1000):
-                        await self._has_fetched.wait()
+                batches = await self.consumer.getmany(
+                    timeout_ms=self.batch_max_wait_ms, max_records=self.batch_size
+                )
+                records = [record for part in batches.values() for record in part]
+                if folder.done():
+                    folder.result()  # a fold that raised what it does not retry stops the run
                 self._stats_due.set()
-                records = self._take_fetched()
                 if not records:
                     continue
                 async with self.batch_lock:
@@ -123,49 +112,13 @@ class ProjectorConsumer:
                         await self._process(records)
                     await self.commit_pending()
                 self._stats_due.set()
-                self._update_lag(records)
+                self._update_lag(batches)
         finally:
-            helpers[0].cancel()
             async with self.batch_lock:
                 await self.commit_pending()
             async with self.stats_lock:  # a fold in flight finishes; then the folder stops
-                helpers[1].cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-
-    async def _fetch_loop(self) -> None:
-        """Keeps aiokafka's fetcher draining while a batch is applied.
-
-        aiokafka sends no new fetch to a broker while records it fetched from that broker wait
-        to be consumed, so a loop that fetched only between batches took, per batch, just what
-        one fetch response held when the previous batch began (a few records), and the rest
-        waited a whole batch longer. Bounded: it pauses at ``batch_size`` records ahead.
-
-        Nothing fetched is dropped on a rebalance, and nothing needs to be: per partition,
-        each fetch starts where the previous one ended or, after a reassignment, at the
-        committed offset, which is at or before it. So the records applied are always
-        contiguous from the committed offset (at worst some come twice, and the version
-        check skips them); records of partitions no longer ours are filtered when applied.
-        """
-        while not self.stopping.is_set():
-            await self._room.wait()
-            batches = await self.consumer.getmany(
-                timeout_ms=self.batch_max_wait_ms, max_records=self.batch_size
-            )
-            for part in batches.values():
-                self._fetched.extend(part)
-            if self._fetched:
-                self._has_fetched.set()
-            if len(self._fetched) >= self.batch_size:
-                self._room.clear()
-
-    def _take_fetched(self) -> list[Any]:
-        records = self._fetched[: self.batch_size]
-        del self._fetched[: self.batch_size]
-        if not self._fetched:
-            self._has_fetched.clear()
-        if len(self._fetched) < self.batch_size:
-            self._room.set()
-        return records
+                folder.cancel()
+            await asyncio.gather(folder, return_exceptions=True)
 
     async def _stats_loop(self) -> None:
         while True:
@@ -254,16 +207,12 @@ class ProjectorConsumer:
         for tp in offsets:
             self._pending.pop(tp, None)
 
-    def _update_lag(self, records: list[Any]) -> None:
-        last: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            last[tp] = max(last.get(tp, -1), record.offset)
+    def _update_lag(self, batches: dict[TopicPartition, list[Any]]) -> None:
         assigned = self.consumer.assignment()
-        for tp, offset in last.items():
+        for tp, part in batches.items():
             if tp not in assigned:  # a rebalance ran since the batch: not ours to report
                 continue
             highwater = self.consumer.highwater(tp)
-            if highwater is not None:
-                lag = max(0, highwater - (offset + 1))
+            if highwater is not None and part:
+                lag = max(0, highwater - (part[-1].offset + 1))
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
