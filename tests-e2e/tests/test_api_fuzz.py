@@ -42,6 +42,9 @@ def run_schemathesis(system: System, service: str, scopes: tuple[str, ...]) -> s
     return output
 
 
+# The full profile's 150 examples per operation include min_version reads that long-poll up to
+# wait_ms (10 s) by contract, so query-service alone takes minutes: bound by the subprocess's.
+@pytest.mark.timeout(960)
 @pytest.mark.parametrize(
     ("service", "scopes"),
     [
