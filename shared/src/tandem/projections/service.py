@@ -106,10 +106,6 @@ class ProjectionService:
     def register_batch_projection(self, projection: BatchProjection[Any]) -> None:
         self._batch_projections[projection.name] = projection
 
-    @property
-    def batch_projections(self) -> list[BatchProjection[Any]]:
-        return list(self._batch_projections.values())
-
     def batch_projection(self, name: str) -> BatchProjection[Any]:
         return self._batch_projections[name]
 
