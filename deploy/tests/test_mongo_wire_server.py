@@ -133,3 +133,38 @@ async def test_string_equalities_match_exactly_and_plain_ones_read_through_the_i
         assert plan["filterPushdown"] is plain, plan
         if plain and "_id" not in query:
             assert any("category_price" in step for step in plan["queryPlanner"]["Plan"]), plan
+
+
+@pytest.mark.parametrize("published", [False, True])
+async def test_boolean_equalities_match_exactly_and_read_through_the_index(
+    mongo_db: AsyncDatabase[dict[str, Any]], published: bool
+) -> None:
+    """The outbox relay's question ("which commits are unpublished?") on a large store."""
+    docs: list[dict[str, Any]] = [
+        {"_id": f"c{i}", "published": i % 7 == 0, "committed_at": i} for i in range(70)
+    ]
+    docs += [
+        {"_id": "no-flag"},
+        {"_id": "flag-0", "published": 0},
+        {"_id": "flag-str", "published": "false"},
+    ]
+    await mongo_db["commits"].insert_many(docs)
+    await mongo_db["commits"].create_index([("published", 1), ("committed_at", 1)], name="outbox")
+    query = {"published": published, "committed_at": {"$lte": 50}}
+    expected = sorted(
+        d["_id"]
+        for d in docs
+        if d.get("published") is published and d.get("committed_at", 99) <= 50
+    )
+    assert expected
+    assert sorted([d["_id"] async for d in mongo_db["commits"].find(query)]) == expected
+    assert await mongo_db["commits"].count_documents({"published": published}) == sum(
+        d.get("published") is published for d in docs
+    )
+
+    plan = await mongo_db.command({"explain": {"find": "commits", "filter": query}})
+    if await _is_ferretdb(mongo_db):
+        assert plan["filterPushdown"] is True, plan
+        assert any("outbox" in step for step in plan["queryPlanner"]["Plan"]), plan
+    else:
+        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
