@@ -377,13 +377,31 @@ def mongo_command() -> list[str]:
     return [
         str(ferretdb_bin()),
         "--handler=sqlite",
-        f"--sqlite-url=file:{d / 'sqlite'}/",
+        f"--sqlite-url=file:{d / 'sqlite'}/?{sqlite_pragmas()}",
         f"--listen-addr={HOST}:{MONGO_PORT}",
         "--telemetry=disable",
         f"--state-dir={d / 'state'}",
-        "--debug-addr=-",
+        # Go's pprof and FerretDB's metrics when asked for (profiling), off otherwise.
+        f"--debug-addr={os.environ.get('TANDEM_FERRETDB_DEBUG_ADDR', '-')}",
         "--log-level=warn",
     ]
+
+
+def sqlite_pragmas() -> str:
+    """FerretDB's defaults (busy timeout, then WAL), plus ``synchronous``.
+
+    Why ``normal`` by default: in WAL mode a commit then reaches the OS before it is
+    acknowledged, so it survives the server being killed (the e2e faults SIGKILL it), and the
+    fsync moves to checkpoints. A power loss can drop the last commits, as it can on a
+    standalone ``mongod`` with its default write concern (journal flushed every 100 ms).
+    ``TANDEM_FERRETDB_SYNCHRONOUS=full`` fsyncs every commit instead.
+    """
+    mode = os.environ.get("TANDEM_FERRETDB_SYNCHRONOUS", "normal").lower()
+    if mode not in ("normal", "full", "extra"):
+        raise StackError(f"TANDEM_FERRETDB_SYNCHRONOUS must be normal, full or extra, not {mode!r}")
+    return "&".join(
+        f"_pragma={p}" for p in ("busy_timeout(10000)", "journal_mode(wal)", f"synchronous({mode})")
+    )
 
 
 def mongo_external() -> str | None:

@@ -81,3 +81,42 @@ def test_unknown_server_name_is_a_clear_error(tmp_path: Path) -> None:
     result = _stack(tmp_path, "up", "postgres")
     assert result.returncode == 1
     assert "unknown server" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="FerretDB is built with Go")
+def test_ferretdb_keeps_every_acknowledged_write_when_killed(tmp_path: Path) -> None:
+    """``synchronous(normal)`` drops the fsync per commit, not durability against a crash of
+    the server: SIGKILL right after the last acknowledgement loses nothing."""
+    from pymongo import MongoClient
+
+    env = {
+        "TANDEM_MONGO_PORT": str(_free_port()),
+        "TANDEM_MONGO_URL": "",
+        "TANDEM_USE_FERRETDB": "1",
+    }
+    up = _stack(tmp_path, "up", "mongo", **env)
+    assert up.returncode == 0, up.stderr
+    url = f"mongodb://127.0.0.1:{env['TANDEM_MONGO_PORT']}/?serverSelectionTimeoutMS=20000"
+    try:
+        with MongoClient(url) as client:
+            docs = client["durability"]["docs"]
+            for i in range(300):
+                docs.insert_one({"_id": i, "n": i})
+            docs.update_many({"_id": {"$lt": 100}}, {"$set": {"n": -1}})
+        killed = _stack(tmp_path, "kill", "mongo", **env)
+        assert killed.returncode == 0, killed.stderr
+        again = _stack(tmp_path, "up", "mongo", **env)
+        assert again.returncode == 0, again.stderr
+        with MongoClient(url) as client:
+            docs = client["durability"]["docs"]
+            assert docs.count_documents({}) == 300
+            assert docs.count_documents({"n": -1}) == 100
+    finally:
+        _stack(tmp_path, "down", "mongo", **env)
+
+
+def test_an_unknown_sqlite_synchronous_mode_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"TANDEM_MONGO_URL": "", "TANDEM_USE_FERRETDB": "1", "TANDEM_FERRETDB_SYNCHRONOUS": "off"}
+    result = _stack(tmp_path, "up", "mongo", TANDEM_MONGO_PORT=str(_free_port()), **env)
+    assert result.returncode == 1
+    assert "TANDEM_FERRETDB_SYNCHRONOUS must be normal, full or extra" in result.stderr
