@@ -1,11 +1,11 @@
 """Where a batch of events becomes read-model writes: ``products``, ``category_stats``, cache
 and change notices, with a constant number of round trips per batch.
 
-Per batch: read the pointer, the stored product documents and the stats members of the batch's
-aggregates (one ``$in`` query each); fold each aggregate's events through the library's
-``ProjectionService.plan_batch`` with :class:`~projector.projection.ProductsProjection`
-(version order, duplicates skipped, gaps healed from the event store); then write, in this
-order:
+Per batch, in one round of concurrent reads: the pointer, the stored product documents and the
+stats members of the batch's aggregates (one ``$in`` query each); fold each aggregate's events
+through the library's ``ProjectionService.plan_batch`` with
+:class:`~projector.projection.ProductsProjection` (version order, duplicates skipped, gaps healed
+from the event store); then write, in this order:
 
 1. ``category_stats_deltas``: each message's share of the stats change, inserted under a
    deterministic id (a replayed message is not logged twice); one folder process turns them
@@ -104,6 +104,7 @@ class BatchApplier:
         self.products = ProductsProjection.registered_in(projections)
         self.redis = redis
         self.pointer = Pointer(read_db)
+        self._live = self.products.collection
         self.cache_ttl_ms = int(cache_ttl_s * 1000)
         self.fold_retries = fold_retries
         self.retry_backoff_s = retry_backoff_s
@@ -136,9 +137,17 @@ class BatchApplier:
         if not by_aggregate:
             return result
         ids = list(by_aggregate)
-        targets = await self.pointer.targets()
+        # The pointer changes only when a rebuild switches, so the products are read from the
+        # last live collection in the same round trip as the pointer, and again only if it
+        # moved. (Reading them after the pointer was no safer: a switch can come between.)
+        guess = self.products.bound_to(self._live)
+        targets, stored, members = await asyncio.gather(
+            self.pointer.targets(), guess.load(ids), self._find(MEMBERS, ids)
+        )
         live = self.products.bound_to(targets[0])
-        stored, members = await asyncio.gather(live.load(ids), self._find(MEMBERS, ids))
+        if targets[0] != self._live:
+            self._live = targets[0]
+            stored = await live.load(ids)
         plan = await self._plan_with_retries(live, by_aggregate, stored, result)
         folded = {agg: _folded(change, by_aggregate[agg]) for agg, change in plan.changes.items()}
 
