@@ -128,3 +128,55 @@ def test_structured_logs_are_json_with_correlation_id(capsys: pytest.CaptureFixt
     assert record["event"] == "command_accepted"
     assert record["correlation_id"] == "corr-1"
     assert record["service"] == "svc"
+
+
+def test_a_verified_token_is_not_verified_again_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = JWTVerifier(SETTINGS, leeway_seconds=0)
+    token = issue_token(SETTINGS, "alice", ["products:write"], ttl_seconds=60)
+    calls: list[str] = []
+    real = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("decode")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    assert verifier.authorize(token, "products:write").subject == "alice"
+    assert verifier.authorize(token, "products:write").subject == "alice"
+    assert len(calls) == 1
+    with pytest.raises(Exception) as scope:  # scopes are checked on every hit
+        verifier.authorize(token, "admin")
+    assert getattr(scope.value, "code", None) == "insufficient_scope"
+
+    # A token one byte off is verified (and refused), not served from the cache.
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(Exception) as bad:
+        verifier.authorize(tampered, "products:write")
+    assert getattr(bad.value, "code", None) == "invalid_token"
+
+    # Past its expiry the cached entry is dropped and the token verified in full again
+    # (PyJWT's own clock then decides; here it still says valid).
+    later = time.time() + 120
+    monkeypatch.setattr(time, "time", lambda: later)
+    verifier.authorize(token, "products:write")
+    assert len(calls) == 3  # the tampered token, then this one
+
+
+def test_an_expired_token_is_refused_although_it_was_verified_before() -> None:
+    verifier = JWTVerifier(SETTINGS, leeway_seconds=0)
+    token = issue_token(SETTINGS, "alice", ["r"], ttl_seconds=1)
+    verifier.decode(token)
+    time.sleep(2.1)
+    with pytest.raises(Exception) as expired:
+        verifier.decode(token)
+    assert getattr(expired.value, "code", None) == "token_expired"
+
+
+def test_the_verified_token_cache_is_bounded() -> None:
+    verifier = JWTVerifier(SETTINGS, cache_size=3)
+    tokens = [issue_token(SETTINGS, f"user{i}", ["r"], ttl_seconds=60) for i in range(5)]
+    for token in tokens:
+        verifier.decode(token)
+    assert list(verifier._verified) == tokens[2:]
