@@ -31,6 +31,7 @@ from pymongo import AsyncMongoClient
 from tandem.aggregate import AggregateRepository
 from tandem.auth import JWTVerifier
 from tandem.event_store.mongo import MongoEventStore
+from tandem.event_store.mongo_snapshots import MongoSnapshotStore
 from tandem.mediator import Mediator
 from tandem.observability import CorrelationIdMiddleware, PrometheusMiddleware, health_router
 from tandem_catalog.events import CATALOG_REGISTRY
@@ -155,7 +156,18 @@ def build_service(settings: CommandServiceSettings) -> Service:
         queue_size=settings.publish_queue_size,
         retry_backoff=settings.retry_backoff_seconds,
     )
-    handlers = ProductHandlers(AggregateRepository(Product, event_store), publisher.submit)
+    snapshots = (
+        MongoSnapshotStore(database, settings.snapshots_collection)
+        if settings.snapshot_every
+        else None
+    )
+    repository = AggregateRepository(
+        Product,
+        event_store,
+        snapshot_store=snapshots,
+        snapshot_every=max(settings.snapshot_every, 1),
+    )
+    handlers = ProductHandlers(repository, publisher.submit)
     mediator = Mediator()
     for command_type, handler in handlers.handlers().items():
         mediator.register_command_handler(command_type, handler)

@@ -22,6 +22,11 @@ class CommandServiceSettings(TandemSettings):
     """Server selection / connect / socket timeout: how long a command waits before it gets a
     503 when MongoDB is unreachable."""
     mongo_max_pool_size: int = Field(default=200, ge=1)
+    snapshot_every: int = Field(default=20, ge=0)
+    """Snapshot a product every this many versions (0: never). A load reads the snapshot, then
+    the commits after it: one small read more per load, against replaying every commit
+    (measured in docs/command-service.md)."""
+    snapshots_collection: str = "snapshots"
 
     # Publishing
     topic: str = PRODUCT_TOPIC

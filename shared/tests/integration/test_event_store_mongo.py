@@ -119,8 +119,13 @@ async def test_long_streams_with_commits_across_read_windows_load_whole(
     loaded = await event_store.get_events(stream)
     assert [e.version for e in loaded] == list(range(1, 344))
     assert await event_store.current_version(stream) == 343
-    assert [e.version for e in await event_store.get_events(stream, from_version=100)] == list(
-        range(100, 344)
-    )
+    # From any version: inside a commit, at its start or end, inside the 200-event commit
+    # (no commit starts within 64 versions before 300: the whole-stream path), past the end.
+    for start in (2, 3, 63, 64, 65, 66, 67, 100, 136, 137, 138, 139, 140, 200, 300, 338, 339, 343):
+        loaded = await event_store.get_events(stream, from_version=start)
+        assert [e.version for e in loaded] == list(range(start, 344)), start
+    assert await event_store.get_events(stream, from_version=344) == []
+    assert await event_store.get_events(stream, from_version=1000) == []
+    assert await event_store.get_events(f"{stream}-none", from_version=5) == []
     assert await event_store.current_version(f"{stream}-none") == 0
     assert await event_store.get_events(f"{stream}-none") == []

@@ -109,18 +109,11 @@ class MongoEventStore:
         raise ConcurrencyError(aggregate_id, None, actual)
 
     async def get_events(self, aggregate_id: str, from_version: int = 1) -> list[DomainEvent]:
+        fields = {"events": True}
         if from_version <= 1:
-            documents = await self._stream(aggregate_id, {"events": True})
+            documents = await self._stream(aggregate_id, fields)
         else:
-            # A commit holding ``from_version`` may start before it, so its ``_id`` is unknown:
-            # ask the server (indexed on MongoDB; a scan on FerretDB, only for snapshots and
-            # the projector's gap healing).
-            cursor = self._commits.find(
-                {"aggregate_id": aggregate_id, "last_version": {"$gte": from_version}},
-                projection={"events": True},
-                sort=[("version", ASCENDING)],
-            )
-            documents = [document async for document in cursor]
+            documents = await self._stream_from(aggregate_id, from_version, fields)
         deserialize = self._registry.deserialize
         result: list[DomainEvent] = []
         for document in documents:
@@ -129,7 +122,49 @@ class MongoEventStore:
                     result.append(deserialize(data))
         return result
 
-    async def _stream(self, aggregate_id: str, projection: Document) -> list[Document]:
+    async def _stream_from(
+        self, aggregate_id: str, from_version: int, projection: Document
+    ) -> list[Document]:
+        """The commits holding ``from_version`` and later (a snapshot's load, gap healing).
+
+        First the commits starting at ``from_version`` and after, as :meth:`_stream` reads
+        them; after a snapshot, taken at the end of a commit, that is the whole answer. If no
+        commit starts at ``from_version``, one that started before may hold it: the latest
+        commit starting below it is looked for in windows growing back from it (1, 4, 16, 64
+        first versions), so a stream of single-event commits costs one more document, not a
+        window of them. Never a query on ``aggregate_id``: FerretDB answers it by reading every
+        commit of every stream. Only a commit of more than 64 events across ``from_version``
+        makes it read the stream from its start.
+        """
+        after = await self._stream(aggregate_id, projection, start=from_version)
+        if after and int(after[0]["version"]) == from_version:
+            return after
+        fields = {**projection, "version": True, "last_version": True}
+        width, hi = 1, from_version  # look for first versions in [hi - width, hi)
+        while hi > 1:
+            lo = max(1, from_version - width)
+            ids = [commit_id_for(aggregate_id, v) for v in range(lo, hi)]
+            cursor = self._commits.find({"_id": {"$in": ids}}, projection=fields)
+            below = [d async for d in cursor]
+            if below:
+                # Contiguous commits: the latest one starting below holds ``from_version``,
+                # or ends right before it (then nothing starts at ``from_version``: the end).
+                holder = max(below, key=lambda d: int(d["version"]))
+                last = int(holder["last_version"])
+                if last < from_version:
+                    return []
+                if last + 1 >= from_version + _FIRST_WINDOW:  # it outlasts the first window
+                    after = await self._stream(aggregate_id, projection, start=last + 1)
+                return [holder, *after]
+            if width >= _FIRST_WINDOW:
+                found = await self._stream(aggregate_id, projection)
+                return [d for d in found if int(d["last_version"]) >= from_version]
+            hi, width = lo, width * 4
+        return []  # nothing starts at version 1: no stream
+
+    async def _stream(
+        self, aggregate_id: str, projection: Document, start: int = 1
+    ) -> list[Document]:
         """A stream's commits in order, found by their ``_id`` (``<aggregate>:<first version>``).
 
         Why not ``{aggregate_id: ...}``: every MongoDB-wire server finds ``_id``s through its
@@ -141,7 +176,7 @@ class MongoEventStore:
         about log2(N / 64) + 1 round trips.
         """
         found: list[Document] = []
-        start, width = 1, _FIRST_WINDOW
+        width = _FIRST_WINDOW
         fields = {**projection, "version": True, "last_version": True}
         while True:
             ids = [commit_id_for(aggregate_id, v) for v in range(start, start + width)]
