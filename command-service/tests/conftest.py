@@ -103,6 +103,20 @@ async def app_factory(
 
 
 @pytest.fixture
+async def replicas(
+    settings_factory: Callable[..., CommandServiceSettings],
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[tuple[RunningApp, RunningApp]]:
+    """Two command services on one event store, as two replicas of a deployment."""
+    settings = settings_factory()
+    try:
+        async with running_app(settings) as a, running_app(settings) as b:
+            yield a, b
+    finally:
+        await mongo_client.drop_database(settings.mongo_write_db)
+
+
+@pytest.fixture
 async def running(app_factory: Callable[..., Any]) -> AsyncIterator[RunningApp]:
     async with app_factory() as app:
         yield app

@@ -166,6 +166,7 @@ def build_service(settings: CommandServiceSettings) -> Service:
         event_store,
         snapshot_store=snapshots,
         snapshot_every=max(settings.snapshot_every, 1),
+        cache_size=settings.aggregate_cache_size,
     )
     handlers = ProductHandlers(repository, publisher.submit)
     mediator = Mediator()

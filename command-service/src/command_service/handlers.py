@@ -79,29 +79,59 @@ class ProductHandlers:
         return await self._save(product, expected=None)
 
     async def update_details(self, command: UpdateProductDetails) -> CommandAccepted:
-        product = await self._load(command.product_id, command.expected_version)
-        product.update_details(
-            name=command.name,
-            description=command.description,
-            category=command.category,
-            correlation_id=command.correlation_id,
-            causation_id=command.command_id,
-        )
-        return await self._save(product, command.expected_version)
+        def decide(product: Product) -> None:
+            product.update_details(
+                name=command.name,
+                description=command.description,
+                category=command.category,
+                correlation_id=command.correlation_id,
+                causation_id=command.command_id,
+            )
+
+        return await self._change(command.product_id, command.expected_version, decide)
 
     async def change_price(self, command: ChangeProductPrice) -> CommandAccepted:
-        product = await self._load(command.product_id, command.expected_version)
-        product.change_price(
-            command.price, correlation_id=command.correlation_id, causation_id=command.command_id
-        )
-        return await self._save(product, command.expected_version)
+        def decide(product: Product) -> None:
+            product.change_price(
+                command.price,
+                correlation_id=command.correlation_id,
+                causation_id=command.command_id,
+            )
+
+        return await self._change(command.product_id, command.expected_version, decide)
 
     async def discontinue(self, command: DiscontinueProduct) -> CommandAccepted:
-        product = await self._load(command.product_id, command.expected_version)
-        product.discontinue(
-            command.reason, correlation_id=command.correlation_id, causation_id=command.command_id
-        )
-        return await self._save(product, command.expected_version)
+        def decide(product: Product) -> None:
+            product.discontinue(
+                command.reason,
+                correlation_id=command.correlation_id,
+                causation_id=command.command_id,
+            )
+
+        return await self._change(command.product_id, command.expected_version, decide)
+
+    async def _change(
+        self, product_id: str, expected: int | None, decide: Callable[[Product], None]
+    ) -> CommandAccepted:
+        """Decide on the product as this process last saw it, when it has it: no read. Only
+        an appended commit proves that state current (the unique version would have refused
+        it otherwise); a rejection, a no-op or a version mismatch on it may be stale, so
+        those are decided again on a fresh load, as is a conflict."""
+        self._check_ready()
+        cached = self._repository.cached(product_id)
+        if cached is not None and (expected is None or expected == cached.version):
+            try:
+                decide(cached)
+            except DomainError:
+                cached = None
+            if cached is not None and cached.pending_events:
+                try:
+                    return await self._append(cached)
+                except ConcurrencyError:
+                    pass  # another process appended since: the repository forgot it
+        product = await self._load(product_id, expected)
+        decide(product)
+        return await self._save(product, expected)
 
     async def _load(self, product_id: str, expected: int | None) -> Product:
         self._check_ready()
@@ -119,9 +149,13 @@ class ProductHandlers:
         if not pending:  # nothing changed: answer with the current version, append nothing
             return CommandAccepted(id=product.id, version=product.version)
         try:
-            events = await self._repository.save(product)
+            return await self._append(product)
         except ConcurrencyError as exc:
             raise version_conflict(product.id, expected, exc.actual_version) from None
+
+    async def _append(self, product: Product) -> CommandAccepted:
+        try:
+            events = await self._repository.save(product)
         except STORE_DOWN as exc:
             raise _store_down(exc) from exc
         self._submit(OutgoingCommit(commit_id_for(product.id, events[0].version), tuple(events)))

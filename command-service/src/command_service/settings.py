@@ -27,6 +27,10 @@ class CommandServiceSettings(TandemSettings):
     the commits after it: one small read more per load, against replaying every commit
     (measured in docs/command-service.md)."""
     snapshots_collection: str = "snapshots"
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    """Products whose last state this process keeps, to decide a command without reading the
+    event store (0: always read). A stale entry is caught by the unique version and retried
+    on a fresh read, so several replicas may each keep one."""
 
     # Publishing
     topic: str = PRODUCT_TOPIC

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from tandem.errors import AggregateNotFound
+from tandem.errors import AggregateNotFound, ConcurrencyError
 from tandem.event_store.protocol import EventStore
 from tandem.events import DomainEvent
 from tandem.snapshots import Snapshot, SnapshotStore
@@ -142,6 +143,13 @@ class AggregateRepository(Generic[TAggregate]):
     With a ``snapshot_store``, a snapshot is written whenever a save crosses a multiple of
     ``snapshot_every`` versions. A failed snapshot write is logged, not raised: the events are
     already stored, and a missing snapshot only costs replay time.
+
+    With ``cache_size``, the state and version of the last ``cache_size`` aggregates loaded or
+    saved stay in memory, and :meth:`cached` hands out a copy without a round trip. It may be
+    stale (another process appended since): saving it then fails on the event store's unique
+    version (:class:`~tandem.errors.ConcurrencyError`) and evicts it, so stale state is never
+    stored. A caller that *rejects* a command on cached state, or finds nothing to do, cannot
+    rely on that check and should decide again on a fresh :meth:`load`.
     """
 
     def __init__(
@@ -151,13 +159,41 @@ class AggregateRepository(Generic[TAggregate]):
         *,
         snapshot_store: SnapshotStore | None = None,
         snapshot_every: int = 100,
+        cache_size: int = 0,
     ) -> None:
         if snapshot_every < 1:
             raise ValueError("snapshot_every must be at least 1")
+        if cache_size < 0:
+            raise ValueError("cache_size must not be negative")
         self.aggregate_type = aggregate_type
         self.event_store = event_store
         self.snapshot_store = snapshot_store
         self.snapshot_every = snapshot_every
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+
+    def cached(self, aggregate_id: str) -> TAggregate | None:
+        """A copy of the aggregate as this repository last loaded or saved it, or ``None``."""
+        hit = self._cache.get(aggregate_id)
+        if hit is None:
+            return None
+        self._cache.move_to_end(aggregate_id)
+        version, state = hit
+        aggregate = self.aggregate_type(aggregate_id)
+        aggregate.restore_state(state)
+        aggregate.version = version
+        return aggregate
+
+    def forget(self, aggregate_id: str) -> None:
+        self._cache.pop(aggregate_id, None)
+
+    def _remember(self, aggregate: TAggregate) -> None:
+        if self.cache_size == 0:
+            return
+        self._cache[aggregate.id] = (aggregate.version, aggregate.snapshot_state())
+        self._cache.move_to_end(aggregate.id)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
     async def load(self, aggregate_id: str) -> TAggregate:
         aggregate = self.aggregate_type(aggregate_id)
@@ -171,6 +207,7 @@ class AggregateRepository(Generic[TAggregate]):
         if events and events[0].aggregate_type != aggregate.aggregate_type:
             raise AggregateNotFound(aggregate_id, aggregate.aggregate_type)
         aggregate.load_from_history(events)
+        self._remember(aggregate)
         return aggregate
 
     async def get(self, aggregate_id: str) -> TAggregate | None:
@@ -190,8 +227,15 @@ class AggregateRepository(Generic[TAggregate]):
             return []
         expected = pending[0].version - 1
         # ``expected`` is the version this aggregate was loaded at: the end of a whole commit.
-        await self.event_store.append(pending, expected_version=expected, expected_is_boundary=True)
+        try:
+            await self.event_store.append(
+                pending, expected_version=expected, expected_is_boundary=True
+            )
+        except ConcurrencyError:
+            self.forget(aggregate.id)
+            raise
         aggregate.clear_pending()
+        self._remember(aggregate)
         if self.snapshot_store and aggregate.version // self.snapshot_every > expected // (
             self.snapshot_every
         ):

@@ -70,6 +70,48 @@ async def test_repository_saves_with_expected_version_and_loads() -> None:
     assert (await repository.load(product.id)).price == Decimal(20)
 
 
+async def test_cached_aggregates_are_copies_and_stale_ones_are_never_stored() -> None:
+    store = InMemoryEventStore()
+    here = AggregateRepository(Product, store, cache_size=2)
+    elsewhere = AggregateRepository(Product, store)  # another process, same event store
+    product = Product.create(_new_id(), "Lamp", Decimal(10))
+    await here.save(product)
+
+    copy = here.cached(product.id)
+    assert copy is not None
+    assert copy is not product
+    assert (copy.version, copy.price) == (1, Decimal(10))
+    copy.change_price(Decimal(99))  # an unsaved change does not leak into the cache
+    assert here.cached(product.id).price == Decimal(10)  # type: ignore[union-attr]
+
+    other = await elsewhere.load(product.id)
+    other.change_price(Decimal(20))
+    await elsewhere.save(other)
+
+    stale = here.cached(product.id)
+    assert stale is not None
+    assert stale.version == 1  # the cache does not know about the other process
+    stale.change_price(Decimal(30))
+    with pytest.raises(ConcurrencyError):
+        await here.save(stale)
+    assert here.cached(product.id) is None  # evicted by the conflict
+    fresh = await here.load(product.id)
+    assert (fresh.version, fresh.price) == (2, Decimal(20))
+    assert here.cached(product.id).version == 2  # type: ignore[union-attr]
+
+    for _ in range(2):  # bounded: the least recently used goes first
+        await here.save(Product.create(_new_id(), "More", Decimal(1)))
+    assert here.cached(product.id) is None
+
+
+async def test_without_cache_size_nothing_is_cached() -> None:
+    repository = AggregateRepository(Product, InMemoryEventStore())
+    product = Product.create(_new_id(), "Lamp", Decimal(10))
+    await repository.save(product)
+    await repository.load(product.id)
+    assert repository.cached(product.id) is None
+
+
 async def test_creating_an_existing_aggregate_conflicts() -> None:
     repository = AggregateRepository(Product, InMemoryEventStore())
     await repository.save(Product.create("dup", "A", Decimal(1)))
