@@ -109,39 +109,28 @@ async def fold_deltas(db: AsyncDatabase[Document], limit: int = 20_000) -> int:
         sums[category][1] += int(entry["cents"])
     updates = []
     for category in categories:
-        offsets = stats.get(category, {}).get("offsets", {})
+        doc = stats.get(category)
+        offsets = doc.get("offsets", {}) if doc else {}
+        # Compare-and-set on what was read: the marks of the partitions folded here and the
+        # cents, so ``price_sum`` (the contract's number) can be set from the exact integer
+        # cents in the same update, without float increments or a second read and write.
+        held = int(doc["price_sum_cents"]) if doc and "price_sum_cents" in doc else None
         query: Document = {"_id": category}
+        query["price_sum_cents"] = held if held is not None else {"$exists": False}
         for key in sorted(highest[category]):
             query[f"offsets.{key}"] = offsets.get(key, {"$exists": False})
         count, cents = sums.get(category, [0, 0])
+        marks = {f"offsets.{k}": v for k, v in sorted(highest[category].items())}
         updates.append(
             {
                 "q": query,
                 "u": {
                     "$inc": {"active_count": count, "price_sum_cents": cents},
-                    "$set": {f"offsets.{k}": v for k, v in sorted(highest[category].items())},
+                    "$set": {**marks, "price_sum": round(((held or 0) + cents) / 100, 2)},
                 },
                 "upsert": True,
             }
         )
     await conditional_update(db, CATEGORY_STATS_READ_MODEL, updates)
-    await _refresh_price_sums(db, categories)
     await db[DELTAS].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
     return len(entries)
-
-
-async def _refresh_price_sums(db: AsyncDatabase[Document], categories: list[str]) -> None:
-    # ``price_sum`` (the contract's number) is derived from the exact integer cents, so float
-    # increments never accumulate rounding error.
-    cursor = db[CATEGORY_STATS_READ_MODEL].find(
-        {"_id": {"$in": categories}}, projection={"price_sum_cents": True}
-    )
-    updates = [
-        {
-            "q": {"_id": doc["_id"]},
-            "u": {"$set": {"price_sum": round(int(doc["price_sum_cents"]) / 100, 2)}},
-        }
-        async for doc in cursor
-    ]
-    if updates:
-        await conditional_update(db, CATEGORY_STATS_READ_MODEL, updates)
