@@ -8,7 +8,10 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,36 +86,53 @@ def test_unknown_server_name_is_a_clear_error(tmp_path: Path) -> None:
     assert "unknown server" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="FerretDB is built with Go")
-def test_ferretdb_keeps_every_acknowledged_write_when_killed(tmp_path: Path) -> None:
-    """``synchronous(normal)`` drops the fsync per commit, not durability against a crash of
-    the server: SIGKILL right after the last acknowledgement loses nothing."""
-    from pymongo import MongoClient
+needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="FerretDB is built with Go")
 
+
+@contextmanager
+def own_ferretdb(tmp_path: Path) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """A FerretDB of this test's own (its data under ``tmp_path``): its URL, and ``stack(...)``
+    to run more stack commands on it. Stopped at the end."""
     env = {
         "TANDEM_MONGO_PORT": str(_free_port()),
         "TANDEM_MONGO_URL": "",
         "TANDEM_USE_FERRETDB": "1",
     }
-    up = _stack(tmp_path, "up", "mongo", **env)
+
+    def stack(*args: str) -> subprocess.CompletedProcess[str]:
+        return _stack(tmp_path, *args, **env)
+
+    up = stack("up", "mongo")
     assert up.returncode == 0, up.stderr
-    url = f"mongodb://127.0.0.1:{env['TANDEM_MONGO_PORT']}/?serverSelectionTimeoutMS=20000"
     try:
+        yield (
+            f"mongodb://127.0.0.1:{env['TANDEM_MONGO_PORT']}/?serverSelectionTimeoutMS=20000",
+            stack,
+        )
+    finally:
+        stack("down", "mongo")
+
+
+@needs_go
+def test_ferretdb_keeps_every_acknowledged_write_when_killed(tmp_path: Path) -> None:
+    """``synchronous(normal)`` drops the fsync per commit, not durability against a crash of
+    the server: SIGKILL right after the last acknowledgement loses nothing."""
+    from pymongo import MongoClient
+
+    with own_ferretdb(tmp_path) as (url, stack):
         with MongoClient(url) as client:
             docs = client["durability"]["docs"]
             for i in range(300):
                 docs.insert_one({"_id": i, "n": i})
             docs.update_many({"_id": {"$lt": 100}}, {"$set": {"n": -1}})
-        killed = _stack(tmp_path, "kill", "mongo", **env)
+        killed = stack("kill", "mongo")
         assert killed.returncode == 0, killed.stderr
-        again = _stack(tmp_path, "up", "mongo", **env)
+        again = stack("up", "mongo")
         assert again.returncode == 0, again.stderr
         with MongoClient(url) as client:
             docs = client["durability"]["docs"]
             assert docs.count_documents({}) == 300
             assert docs.count_documents({"n": -1}) == 100
-    finally:
-        _stack(tmp_path, "down", "mongo", **env)
 
 
 def test_an_unknown_sqlite_synchronous_mode_is_a_clear_error(tmp_path: Path) -> None:
@@ -122,46 +142,28 @@ def test_an_unknown_sqlite_synchronous_mode_is_a_clear_error(tmp_path: Path) -> 
     assert "TANDEM_FERRETDB_SYNCHRONOUS must be normal, full or extra" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="FerretDB is built with Go")
+@needs_go
 def test_ferretdb_wal_stays_bounded_under_steady_updates(tmp_path: Path) -> None:
     """Stock FerretDB commits each update while that statement's read is still open, which
     pins SQLite's WAL: it grew by ~8 KB per update (117 MB in 8 s). Patched, automatic
     checkpoints complete and the WAL restarts at its 1,000-page (4 MB) size."""
     from pymongo import MongoClient
 
-    env = {
-        "TANDEM_MONGO_PORT": str(_free_port()),
-        "TANDEM_MONGO_URL": "",
-        "TANDEM_USE_FERRETDB": "1",
-    }
-    up = _stack(tmp_path, "up", "mongo", **env)
-    assert up.returncode == 0, up.stderr
-    url = f"mongodb://127.0.0.1:{env['TANDEM_MONGO_PORT']}/?serverSelectionTimeoutMS=20000"
-    try:
-        with MongoClient(url) as client:
-            db = client["walcheck"]
-            db["p"].insert_many(
-                [{"_id": f"d{i}", "version": 1, "text": "x" * 200} for i in range(500)]
-            )
-            for version in range(1, 11):  # 5,000 conditional upserts, as the projector sends
-                reply = db.command(
-                    {
-                        "update": "p",
-                        "updates": [
-                            {
-                                "q": {"_id": f"d{i}", "version": version},
-                                "u": {"$set": {"version": version + 1}},
-                                "upsert": True,
-                            }
-                            for i in range(500)
-                        ],
-                        "ordered": True,
-                    }
-                )
-                assert reply["nModified"] == 500
-            assert db["p"].count_documents({"version": 11}) == 500
+    with own_ferretdb(tmp_path) as (url, _), MongoClient(url) as client:
+        db = client["walcheck"]
+        db["p"].insert_many([{"_id": f"d{i}", "version": 1, "text": "x" * 200} for i in range(500)])
+        for version in range(1, 11):  # 5,000 conditional upserts, as the projector sends
+            updates = [
+                {
+                    "q": {"_id": f"d{i}", "version": version},
+                    "u": {"$set": {"version": version + 1}},
+                    "upsert": True,
+                }
+                for i in range(500)
+            ]
+            reply = db.command({"update": "p", "updates": updates, "ordered": True})
+            assert reply["nModified"] == 500
+        assert db["p"].count_documents({"version": 11}) == 500
         wal = tmp_path / "stack" / "mongo" / "sqlite" / "walcheck.sqlite-wal"
         assert wal.exists()
         assert wal.stat().st_size < 8 * 1024 * 1024, wal.stat().st_size
-    finally:
-        _stack(tmp_path, "down", "mongo", **env)
