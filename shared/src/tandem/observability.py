@@ -137,6 +137,9 @@ class PrometheusMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # Label children by (method, route, status): ``labels()`` takes a lock and builds a
+        # key on every call, twice per request otherwise.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -156,9 +159,18 @@ class PrometheusMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, template, str(status_code)).inc()
-            HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+            key = (scope["method"], template, status_code)
+            children = self._children.get(key)
+            if children is None:
+                method = key[0]
+                children = (
+                    HTTP_REQUESTS.labels(self.service, method, template, str(status_code)),
+                    HTTP_LATENCY.labels(self.service, method, template),
+                )
+                if len(self._children) < 4096:  # methods are the client's: keep a bound
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)
 
 
 def metrics_response() -> Response:
