@@ -79,45 +79,35 @@ class ProductHandlers:
         return await self._save(product, expected=None)
 
     async def update_details(self, command: UpdateProductDetails) -> CommandAccepted:
-        def decide(product: Product) -> None:
-            product.update_details(
+        return await self._change(
+            command,
+            lambda product: product.update_details(
                 name=command.name,
                 description=command.description,
                 category=command.category,
-                correlation_id=command.correlation_id,
-                causation_id=command.command_id,
-            )
-
-        return await self._change(command.product_id, command.expected_version, decide)
+                **_causes(command),
+            ),
+        )
 
     async def change_price(self, command: ChangeProductPrice) -> CommandAccepted:
-        def decide(product: Product) -> None:
-            product.change_price(
-                command.price,
-                correlation_id=command.correlation_id,
-                causation_id=command.command_id,
-            )
-
-        return await self._change(command.product_id, command.expected_version, decide)
+        return await self._change(
+            command, lambda product: product.change_price(command.price, **_causes(command))
+        )
 
     async def discontinue(self, command: DiscontinueProduct) -> CommandAccepted:
-        def decide(product: Product) -> None:
-            product.discontinue(
-                command.reason,
-                correlation_id=command.correlation_id,
-                causation_id=command.command_id,
-            )
-
-        return await self._change(command.product_id, command.expected_version, decide)
+        return await self._change(
+            command, lambda product: product.discontinue(command.reason, **_causes(command))
+        )
 
     async def _change(
-        self, product_id: str, expected: int | None, decide: Callable[[Product], None]
+        self, command: ProductChange, decide: Callable[[Product], object]
     ) -> CommandAccepted:
         """Decide on the product as this process last saw it, when it has it: no read. Only
         an appended commit proves that state current (the unique version would have refused
         it otherwise); a rejection, a no-op or a version mismatch on it may be stale, so
         those are decided again on a fresh load, as is a conflict."""
         self._check_ready()
+        product_id, expected = command.product_id, command.expected_version
         cached = self._repository.cached(product_id)
         if cached is not None and (expected is None or expected == cached.version):
             try:
@@ -166,6 +156,14 @@ class ProductHandlers:
             raise ServiceUnavailable(
                 "service_starting", "the event store is not ready yet (indexes are being created)"
             )
+
+
+ProductChange = UpdateProductDetails | ChangeProductPrice | DiscontinueProduct
+
+
+def _causes(command: ProductChange) -> dict[str, Any]:
+    """What every event a command raises carries back to it."""
+    return {"correlation_id": command.correlation_id, "causation_id": command.command_id}
 
 
 def _store_down(exc: Exception) -> ServiceUnavailable:
