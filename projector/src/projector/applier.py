@@ -80,6 +80,9 @@ class _Folded:
     # (partition key, offset, product version and contribution after that message), in
     # offset order
     steps: list[tuple[str, int, int, Contribution | None]]
+    # Only duplicates, the newest at the stored version: a replay after a crash or a conflict
+    # between the read-model write and Redis, so the cache may be older than the read model.
+    replayed_latest: bool = False
 
 
 def guard_key(topic: str, partition: int) -> str:
@@ -274,17 +277,24 @@ class BatchApplier:
         )
 
     async def _publish(self, folded: dict[str, _Folded]) -> None:
-        """Cache first, then notices, in one pipeline: a notified reader finds fresh data."""
+        """Cache first, then notices, in one pipeline: a notified reader finds fresh data.
+
+        A replayed batch whose products are already written (a crash or conflict before this
+        step) has no notices to send, but its cache entries may predate the write: they are
+        set again from the read model. (Its notices are not sent again: a WebSocket client
+        that sees the next version skip one asks for the current state, see query-service.)
+        """
         changed = {agg: item for agg, item in folded.items() if item.notices and item.doc}
-        if not changed:
+        refresh = {
+            agg: item.doc for agg, item in folded.items() if item.replayed_latest and item.doc
+        }
+        if not changed and not refresh:
             return
         for attempt in range(self.redis_retries + 1):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for agg, item in changed.items():
-                        pipe.set(
-                            product_cache_key(agg), orjson.dumps(item.doc), px=self.cache_ttl_ms
-                        )
+                    for agg, doc in [*((a, i.doc) for a, i in changed.items()), *refresh.items()]:
+                        pipe.set(product_cache_key(agg), orjson.dumps(doc), px=self.cache_ttl_ms)
                     for item in changed.values():
                         for notice in item.notices:
                             pipe.publish(CHANGES_CHANNEL, notice.model_dump_json())
@@ -312,7 +322,14 @@ def _folded(change: AggregateChange[Document], deliveries: list[Delivery]) -> _F
         trigger = next((d for d in delivered if _version(d) >= step.event.version), delivered[-1])
         notices.append(_notice(step.event, step.output, trigger))
     item = _Folded(
-        change.stored_version, change.state, notices, change.healed, change.duplicates, []
+        change.stored_version,
+        change.state,
+        notices,
+        change.healed,
+        change.duplicates,
+        [],
+        replayed_latest=not change.steps
+        and any(_version(d) == change.stored_version for d in deliveries),
     )
     reached = {v: contribution(doc) for v, doc in change.states_by_version().items()}
     # Stats count messages in offset order: after a message, the product is at the highest
