@@ -54,7 +54,7 @@ from projector.messages import Delivery
 from projector.products import Contribution, Document, contribution
 from projector.projection import ProductsProjection
 from projector.stats import Share, log_shares
-from projector.store import MEMBERS, Pointer, WriteConflict, conditional_update
+from projector.store import MEMBERS, Pointer, WriteConflict, conditional_update, insert_new
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class BatchApplier:
         """Compare-and-set on the version read at the start of the batch: a second writer of
         the same aggregate (a partition's old owner after a rebalance) conflicts instead of
         moving ``members`` back, and the batch is recomputed."""
-        updates = []
+        new, updates = [], []
         for aggregate_id, item in folded.items():
             cur = item.steps[-1][3] if item.steps else None
             stored = members.get(aggregate_id)
@@ -242,9 +242,13 @@ class BatchApplier:
                 "price_cents": cur.price_cents if cur else 0,
                 "version": int(item.doc["version"]) if item.doc else 0,
             }
-            query: Document = {"_id": aggregate_id}
-            query["version"] = stored["version"] if stored else {"$exists": False}
+            if stored is None:  # a first contribution: an insert, refused if another came first
+                new.append({"_id": aggregate_id, **share})
+                continue
+            query: Document = {"_id": aggregate_id, "version": stored["version"]}
             updates.append({"q": query, "u": {"$set": share}, "upsert": True})
+        if new:
+            await insert_new(self.db, MEMBERS, new)
         if updates:
             await conditional_update(self.db, MEMBERS, updates)
 

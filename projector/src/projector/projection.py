@@ -1,7 +1,8 @@
 """The ``products`` read model as a library :class:`~tandem.projections.BatchProjection`.
 
 The fold is :func:`projector.products.fold` (pure); this class adds where the documents live:
-one ``$in`` read and one conditional ``update`` command per batch. The live batch, the
+one ``$in`` read, one ``insert`` of the new products and one conditional ``update`` command per
+batch. The live batch, the
 collection a rebuild is filling, and the rebuild's replay each use an instance bound to their
 collection, through the same :class:`~tandem.projections.ProjectionService`.
 """
@@ -17,7 +18,7 @@ from tandem.projections import AggregateChange, BatchProjection, ProjectionServi
 from tandem_catalog.contract import PRODUCTS_READ_MODEL
 
 from projector.products import Document, fold
-from projector.store import conditional_update
+from projector.store import conditional_update, insert_new
 
 
 class ProductsProjection(BatchProjection[Document]):
@@ -50,16 +51,21 @@ class ProductsProjection(BatchProjection[Document]):
         return fold(state, event)
 
     async def save(self, changes: list[AggregateChange[Document]]) -> None:
-        """``{_id, version: <stored>}`` -> the new document, upserting new products: another
-        writer of the same product raises :class:`~projector.store.WriteConflict`."""
+        """New products are inserted, stored ones updated on ``{_id, version: <stored>}``:
+        another writer of the same product raises :class:`~projector.store.WriteConflict`
+        either way (a duplicate ``_id``, or an upsert that collides with it)."""
+        written = [(c, c.state) for c in changes if c.steps and c.state is not None]
+        new = [{"_id": c.aggregate_id, **state} for c, state in written if c.stored is None]
         updates = [
             {
-                "q": {"_id": change.aggregate_id, "version": change.stored_version},
-                "u": {"$set": change.state},
+                "q": {"_id": c.aggregate_id, "version": c.stored_version},
+                "u": {"$set": state},
                 "upsert": True,
             }
-            for change in changes
-            if change.steps and change.state is not None
+            for c, state in written
+            if c.stored is not None
         ]
+        if new:
+            await insert_new(self.db, self.collection, new)
         if updates:
             await conditional_update(self.db, self.collection, updates)

@@ -1,5 +1,5 @@
 """Read-model database access the projector needs beyond the library: the pointer document,
-indexes, and conditional multi-updates with per-operation conflict reporting.
+indexes, conditional multi-updates and first inserts with per-operation conflict reporting.
 
 Why raw ``update`` commands instead of ``bulk_write``: FerretDB v1.24 stops at the first write
 error even with ``ordered: false`` and omits ``nModified`` from such replies, which makes
@@ -51,6 +51,28 @@ async def conditional_update(
         if first.get("code") == DUPLICATE_KEY:
             raise WriteConflict(f"{collection}: {first.get('errmsg')}")
         raise RuntimeError(f"{collection} update failed: {first}")
+
+
+async def insert_new(
+    db: AsyncDatabase[Document], collection: str, documents: Sequence[Document]
+) -> None:
+    """Insert documents that must not exist yet (an aggregate's first write), in order;
+    raise :class:`WriteConflict` when one does (another writer created it first).
+
+    Why not the upsert that :func:`conditional_update` sends: on FerretDB an update statement
+    reads, decodes and rewrites a document on its own (270 us each, measured), where an
+    insert of many is one statement (33 us a document); a replay is mostly first writes.
+    """
+    for start in range(0, len(documents), MAX_OPS_PER_COMMAND):
+        chunk = list(documents[start : start + MAX_OPS_PER_COMMAND])
+        reply = await db.command({"insert": collection, "documents": chunk, "ordered": True})
+        errors = reply.get("writeErrors") or []
+        if not errors:
+            continue
+        first = errors[0]
+        if first.get("code") == DUPLICATE_KEY:
+            raise WriteConflict(f"{collection}: {first.get('errmsg')}")
+        raise RuntimeError(f"{collection} insert failed: {first}")
 
 
 async def ensure_product_indexes(db: AsyncDatabase[Document], collection: str) -> None:
