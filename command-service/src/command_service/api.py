@@ -152,7 +152,6 @@ def command_builder(
         fields["command_id"] = request.headers.get("idempotency-key")
         if new_id:
             fields.setdefault("product_id", uuid.uuid4().hex)
-            request.state.response.headers["Location"] = f"{PREFIX}/{fields['product_id']}"
         expected = _expected_version(request)
         if expected is not None:
             body_expected = fields.get("expected_version")
@@ -172,6 +171,10 @@ def command_builder(
             fields["expected_version"] = expected
         command = build(fields, path, request)
         assert isinstance(command, Command)  # the default builder is synchronous
+        if new_id:
+            # From the validated command: a client's product_id outside the id pattern is a
+            # 422 from the validation above, never a header that cannot be encoded (a 500).
+            request.state.response.headers["Location"] = f"{PREFIX}/{command.product_id}"  # type: ignore[attr-defined]
         return command
 
     return builder

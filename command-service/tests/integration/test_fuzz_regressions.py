@@ -179,3 +179,25 @@ async def test_no_cors_outside_development_unless_configured(app_factory: Any) -
             headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
         )
         assert response.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+@pytest.mark.parametrize("product_id", ["\U000cb3da\U000484ca", "é", "a b", "x/y"])
+async def test_a_product_id_outside_the_pattern_is_a_422_not_a_header_error(
+    running: Any, product_id: str
+) -> None:
+    """schemathesis, 2026-12-01: a non-Latin-1 product_id reached the Location header before
+    validation and was a 500 (the header cannot be encoded)."""
+    response = await running.client.post(
+        "/api/products", json={**BODY, "product_id": product_id}, headers=running.headers()
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "product_id"]
+    assert "location" not in response.headers
+
+
+async def test_a_valid_client_product_id_is_the_location(running: Any) -> None:
+    response = await running.client.post(
+        "/api/products", json={**BODY, "product_id": "sku-42:v1"}, headers=running.headers()
+    )
+    assert response.status_code == 201
+    assert response.headers["location"] == "/api/products/sku-42:v1"

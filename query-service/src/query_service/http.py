@@ -34,6 +34,8 @@ from query_service.ws import READ_SCOPE, TICKET_SCOPE
 STATIC = Path(__file__).parent / "static"
 VERSION_HEADER = "X-Read-Model-Version"
 DEV_SCOPES = ("products:read", "products:write")
+
+
 def _etag(version: int) -> str:
     return f'"{version}"'
 
