@@ -41,16 +41,7 @@ async def conditional_update(
 ) -> None:
     """Run ``{"q", "u", "upsert"}`` updates in order, one command per chunk; raise
     :class:`WriteConflict` on a duplicate-key error (the failed condition of an upsert)."""
-    for start in range(0, len(updates), MAX_OPS_PER_COMMAND):
-        chunk = list(updates[start : start + MAX_OPS_PER_COMMAND])
-        reply = await db.command({"update": collection, "updates": chunk, "ordered": True})
-        errors = reply.get("writeErrors") or []
-        if not errors:
-            continue
-        first = errors[0]
-        if first.get("code") == DUPLICATE_KEY:
-            raise WriteConflict(f"{collection}: {first.get('errmsg')}")
-        raise RuntimeError(f"{collection} update failed: {first}")
+    await _ordered(db, "update", "updates", collection, updates)
 
 
 async def insert_new(
@@ -63,16 +54,28 @@ async def insert_new(
     reads, decodes and rewrites a document on its own (270 us each, measured), where an
     insert of many is one statement (33 us a document); a replay is mostly first writes.
     """
-    for start in range(0, len(documents), MAX_OPS_PER_COMMAND):
-        chunk = list(documents[start : start + MAX_OPS_PER_COMMAND])
-        reply = await db.command({"insert": collection, "documents": chunk, "ordered": True})
+    await _ordered(db, "insert", "documents", collection, documents)
+
+
+async def _ordered(
+    db: AsyncDatabase[Document],
+    command: str,
+    field: str,
+    collection: str,
+    items: Sequence[Document],
+) -> None:
+    """One ``ordered: true`` command per chunk: what precedes a failed item applied, nothing
+    after it; a duplicate key is a :class:`WriteConflict`, any other error a bug."""
+    for start in range(0, len(items), MAX_OPS_PER_COMMAND):
+        chunk = list(items[start : start + MAX_OPS_PER_COMMAND])
+        reply = await db.command({command: collection, field: chunk, "ordered": True})
         errors = reply.get("writeErrors") or []
         if not errors:
             continue
         first = errors[0]
         if first.get("code") == DUPLICATE_KEY:
             raise WriteConflict(f"{collection}: {first.get('errmsg')}")
-        raise RuntimeError(f"{collection} insert failed: {first}")
+        raise RuntimeError(f"{collection} {command} failed: {first}")
 
 
 async def ensure_product_indexes(db: AsyncDatabase[Document], collection: str) -> None:
