@@ -6,7 +6,7 @@ Built once, in :mod:`command_service.bootstrap`; nothing else reads the environm
 from __future__ import annotations
 
 from pydantic import Field
-from tandem.settings import TandemSettings
+from tandem.settings import EnvList, TandemSettings
 from tandem_catalog.contract import PRODUCT_TOPIC
 
 # The live catalog page, served by the query-service, posts commands from these origins.
@@ -56,8 +56,9 @@ class CommandServiceSettings(TandemSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
     """The ``Retry-After`` a 503 carries."""
 
-    cors_origins: list[str] | None = None
-    """Origins whose browsers may send commands (env ``TANDEM_CORS_ORIGINS``, a JSON list).
+    cors_origins: EnvList | None = None
+    """Origins whose browsers may send commands (env ``TANDEM_CORS_ORIGINS``: comma-separated
+    or a JSON list; empty means none).
     Unset: the live page's origins (``DEV_CORS_ORIGINS``) in development, none otherwise."""
 
     @property

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import EventRegistry
 from tandem.projections import ProjectionService
-from tandem.settings import TandemSettings
+from tandem.settings import EnvList, TandemSettings
 from tandem_catalog.contract import PRODUCT_TOPIC, PROJECTOR_GROUP
 from tandem_catalog.events import CATALOG_REGISTRY
 
@@ -33,7 +33,7 @@ class ProjectorSettings(TandemSettings):
 
     http_port: int = Field(default=8003, ge=0, le=65535)
     group_id: str = PROJECTOR_GROUP
-    topics: list[str] = Field(default_factory=lambda: [PRODUCT_TOPIC])
+    topics: EnvList = Field(default_factory=lambda: [PRODUCT_TOPIC], min_length=1)
     batch_size: int = Field(default=2000, ge=1, le=50_000)
     batch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
     fold_retries: int = Field(default=3, ge=0, le=20)

@@ -27,7 +27,7 @@ from tandem.observability import (
     configure_logging,
     health_router,
 )
-from tandem.settings import TandemSettings
+from tandem.settings import EnvList, TandemSettings
 from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCT_CACHE_PREFIX, ChangeNotice
 from tandem_catalog.events import PRODUCT_EVENT_TYPES
 
@@ -67,7 +67,7 @@ class QueryServiceSettings(TandemSettings):
     ws_max_ids: int = Field(default=1_000, ge=1)
     ws_per_message_deflate: bool = False
     read_auth_required: bool = False
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: EnvList = Field(default_factory=list)
     command_service_url: str = "http://127.0.0.1:8001"
     dev_token_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
 

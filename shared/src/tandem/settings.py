@@ -7,12 +7,28 @@ default that works against the local stack (``deploy/local/stack.py``).
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+
+
+def _env_list(value: Any) -> Any:
+    # Compose files and ConfigMaps write lists the way people do (``a,b``, or empty for none),
+    # not as JSON; pydantic-settings' default JSON decoding made those a start-up crash.
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+EnvList = Annotated[list[str], NoDecode, BeforeValidator(_env_list)]
+"""A list setting read from one environment variable: comma-separated or a JSON list."""
 DEV_JWT_SECRET = "tandem-dev-secret-change-me-0123456789"
 
 
