@@ -7,7 +7,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import Depends, FastAPI
-from tandem.auth import JWTVerifier, Principal, issue_token, require_scopes
+from tandem.auth import AuthError, JWTVerifier, Principal, issue_token, require_scopes
 from tandem.observability import (
     CorrelationIdMiddleware,
     PrometheusMiddleware,
@@ -180,3 +180,55 @@ def test_the_verified_token_cache_is_bounded() -> None:
     for token in tokens:
         verifier.decode(token)
     assert list(verifier._verified) == tokens[2:]
+
+
+def _rsa_pair() -> tuple[bytes, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def _rs256_token(private: bytes, scope: str, audience: str = "tandem") -> str:
+    now = int(time.time())
+    claims = {"sub": "idp-user", "scope": scope, "aud": audience, "iat": now, "exp": now + 60}
+    return jwt.encode(claims, private, algorithm="RS256")
+
+
+def test_rs256_tokens_are_verified_with_the_public_key_only() -> None:
+    """An identity provider signs with its private key; the services hold only the public one."""
+    private, public = _rsa_pair()
+    settings = TandemSettings(
+        environment="production", jwt_algorithm="RS256", jwt_public_key=public
+    )
+    verifier = JWTVerifier(settings)
+    principal = verifier.authorize(_rs256_token(private, "products:write"), "products:write")
+    assert principal.subject == "idp-user"
+    assert principal.has("products:write")
+
+    other_private, _ = _rsa_pair()
+    with pytest.raises(AuthError) as forged:
+        verifier.authorize(_rs256_token(other_private, "products:write"), "products:write")
+    assert forged.value.code == "invalid_token"
+    # A token signed with HS256 (e.g. with the public key as secret) must not pass as RS256.
+    hs = jwt.encode({"sub": "x", "aud": "tandem", "exp": int(time.time()) + 60}, "k" * 32)
+    with pytest.raises(AuthError) as confused:
+        verifier.authorize(hs, "products:write")
+    assert confused.value.code == "invalid_token"
+    with pytest.raises(AuthError) as scoped:
+        verifier.authorize(_rs256_token(private, "products:read"), "products:write")
+    assert scoped.value.status_code == 403
+
+
+def test_rs256_needs_a_public_key() -> None:
+    with pytest.raises(ValueError, match="PUBLIC_KEY"):
+        TandemSettings(environment="production", jwt_algorithm="RS256")
