@@ -8,11 +8,25 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from query_service.testing import notice, product_doc, running
 from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
+
+
+def waits() -> dict[str, float]:
+    """The wait-for-version outcome counters (this process's registry: the app runs in it)."""
+    return {
+        outcome: REGISTRY.get_sample_value("tandem_query_min_version_total", {"outcome": outcome})
+        or 0.0
+        for outcome in ("immediate", "fresh", "stale")
+    } | {"waited": REGISTRY.get_sample_value("tandem_query_min_version_wait_seconds_count") or 0.0}
+
+
+def moved(before: dict[str, float]) -> dict[str, float]:
+    return {key: value - before[key] for key, value in waits().items()}
 
 
 async def test_fresh_data_when_the_projector_catches_up_within_the_bound(
@@ -24,6 +38,7 @@ async def test_fresh_data_when_the_projector_catches_up_within_the_bound(
     try:
         async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
             assert (await http.get("/api/products/p")).json()["version"] == 1  # now cached
+            before = waits()
             started = time.perf_counter()
             pending = asyncio.create_task(
                 http.get("/api/products/p", params={"min_version": 2, "wait_ms": 5000})
@@ -44,6 +59,7 @@ async def test_fresh_data_when_the_projector_catches_up_within_the_bound(
             header = await http.get("/api/products/p", headers={"X-Min-Version": "2"})
             assert header.status_code == 200
             assert header.json()["version"] == 2
+            assert moved(before) == {"immediate": 1, "fresh": 1, "stale": 0, "waited": 1}
     finally:
         await mongo_client.drop_database(settings.mongo_read_db)
 
@@ -56,6 +72,7 @@ async def test_documented_status_when_the_read_side_stays_behind(
     await db.products.insert_one(product_doc("p", 3))
     try:
         async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            before = waits()
             started = time.perf_counter()
             response = await http.get(
                 "/api/products/p", headers={"X-Min-Version": "5"}, params={"wait_ms": 60000}
@@ -76,6 +93,7 @@ async def test_documented_status_when_the_read_side_stays_behind(
             unknown = await http.get("/api/products/new", params={"min_version": 1})
             assert unknown.status_code == 409
             assert unknown.json()["error"]["details"]["current_version"] == 0
+            assert moved(before) == {"immediate": 0, "fresh": 0, "stale": 2, "waited": 2}
 
             invalid = await http.get("/api/products/p", params={"min_version": 0})
             assert invalid.status_code == 422
