@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 from tandem import (
+    Command,
+    CommandHandler,
     DomainEvent,
+    EventDispatcher,
+    EventHandler,
     InMemoryReadModelRepository,
     Projection,
     ReadModel,
@@ -26,13 +30,17 @@ from tandem import (
     SearchQuery,
     Success,
 )
-from tandem.testing import QueryTestHarness
+from tandem.testing import CommandTestHarness, QueryTestHarness
 
 pytestmark = pytest.mark.unit
 
 # (module, public name, members the seed calls on it). Instance attributes the seed reads
 # (``read_model_service``, ``mapper``) are checked on an instance in a test below.
 SEED_NAMES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("tandem", "CommandHandler", ("handle",)),
+    ("tandem", "QueryHandler", ("handle",)),
+    ("tandem", "EventHandler", ("handle",)),
+    ("tandem", "TransactionalCommandHandler", ("handle", "_handle")),
     ("tandem", "ReadModelQueryHandler", ("_to_read_model_query", "handle")),
     ("tandem", "ProjectionEventHandler", ("handle",)),
     ("tandem", "EventSourcingReadModelCommandHandler", ("add_event", "handle")),
@@ -44,7 +52,7 @@ SEED_NAMES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "tandem.testing",
         "CommandTestHarness",
-        ("execute", "assert_events_published", "assert_event_published"),
+        ("execute", "_capture_event", "assert_events_published", "assert_event_published"),
     ),
     (
         "tandem.testing",
@@ -206,3 +214,68 @@ async def test_projection_apply_and_query_handler_attributes_directly() -> None:
 
     await repository.clear()
     assert await repository.get_by_id("n-1") is None
+
+
+class NoteMailer(EventHandler[NoteWritten]):
+    """The seed's ``ProjectionEventHandler`` is one kind of ``EventHandler``; this is another."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.sent: list[str] = []
+        self.fail_on = fail_on
+
+    async def handle(self, event: NoteWritten) -> None:
+        if event.text == self.fail_on:
+            raise RuntimeError("mail server down")
+        self.sent.append(f"{event.aggregate_id}: {event.text}")
+
+
+async def test_event_handler_subclass_handles_events_and_raises_on_failure() -> None:
+    class Forgetful(EventHandler[NoteWritten]):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Forgetful()  # type: ignore[abstract]
+
+    mailer = NoteMailer(fail_on="boom")
+    await mailer.handle(NoteWritten(aggregate_id="n-1", aggregate_type="Note", text="hi"))
+    assert mailer.sent == ["n-1: hi"]
+    # No Result: a failure propagates, so the caller can retry instead of losing the event.
+    with pytest.raises(RuntimeError, match="mail server down"):
+        await mailer.handle(NoteWritten(aggregate_id="n-2", aggregate_type="Note", text="boom"))
+    assert mailer.sent == ["n-1: hi"]
+
+    dispatcher = EventDispatcher()
+    await dispatcher.subscribe("NoteWritten", mailer.handle)
+    await dispatcher.publish(NoteWritten(aggregate_id="n-3", aggregate_type="Note", text="yo"))
+    assert mailer.sent == ["n-1: hi", "n-3: yo"]
+
+
+class WriteNote(Command[str]):
+    text: str
+
+
+class RecordingHandler(CommandHandler[WriteNote, str]):
+    """A handler with its own ``add_event`` (not an event-sourcing one)."""
+
+    def __init__(self) -> None:
+        self.added: list[DomainEvent] = []
+
+    def add_event(self, event: DomainEvent) -> None:
+        self.added.append(event)
+
+    async def handle(self, command: WriteNote) -> Success[str]:
+        self.add_event(NoteWritten(aggregate_id="n", aggregate_type="Note", text=command.text))
+        return Success(command.text)
+
+
+async def test_command_harness_capture_event_forwards_then_records() -> None:
+    handler = RecordingHandler()
+    harness = CommandTestHarness(handler)
+    direct = NoteWritten(aggregate_id="n", aggregate_type="Note", text="direct")
+    harness._capture_event(direct)
+    assert handler.added == [direct]
+    assert harness.published_events == [direct]
+    assert (await harness.execute(WriteNote(text="via handle"))).value == "via handle"
+    assert [e.text for e in harness.published_events] == ["direct", "via handle"]
+    assert harness.published_events == handler.added
+    harness.assert_events_published(2)
