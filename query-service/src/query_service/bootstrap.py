@@ -200,7 +200,7 @@ def create_app(settings: QueryServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
 
     read_auth = require_scopes(verifier, READ_SCOPE) if settings.read_auth_required else None
-    add_read_routes(app, read_auth)
+    add_read_routes(app, read_auth, container.cache)
     add_token_routes(
         app, settings, verifier, settings.ws_ticket_ttl_seconds, settings.dev_token_ttl_seconds
     )

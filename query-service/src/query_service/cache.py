@@ -100,6 +100,15 @@ class ProductCache:
     def known_version(self, key: str) -> int:
         return self._known.get(key, 0)
 
+    def memory_hit(self, key: str) -> Document | None:
+        """The in-process copy, if there is one: no I/O, so the GET route can answer a plain
+        read without building a query (see ``query_service.http``). Counted like :meth:`get`;
+        a miss is not counted here because the full path that follows counts it."""
+        document = self.memory.get(key)
+        if document is not None:
+            _MEMORY_HIT.inc()
+        return document
+
     async def get(self, key: str) -> Document | None:
         document = self.memory.get(key)
         if document is not None:

@@ -4,6 +4,14 @@ The factory's query endpoint validates parameters and runs the mediator; the GET
 wraps it to add what HTTP caching and read-your-writes need: ``ETag`` / ``X-Read-Model-Version``
 headers, ``If-None-Match`` -> 304, the ``X-Min-Version`` header as an alias of ``min_version``,
 and ``Retry-After`` on ``409 stale_read_model``.
+
+Cache first: a plain GET (no query string, no ``X-Min-Version``) whose product is in this
+process's LRU is answered from it before any query is built. That is the same answer the
+handler would give (it reads the LRU first too, and the LRU only ever holds ids that passed
+validation), without the parameter parsing, the model and the mediator pipeline, which were
+most of a cached read's cost. Everything else (misses, ``min_version``, bad ids) takes the
+full path. The hot routes also go to the front of the route table: Starlette tries routes in
+order, and FastAPI's documentation routes come first otherwise.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from tandem.api import CQRSEndpointFactory, ErrorBody, get_mediator
 from tandem.auth import JWTVerifier, Principal, issue_token, require_scopes
 from tandem.settings import TandemSettings
 
+from query_service.cache import ProductCache
 from query_service.queries import (
     CategoryStats,
     GetCategoryStats,
@@ -48,7 +57,7 @@ def versioned_response(request: Request, value: VersionedProduct) -> Response:
     return Response(orjson.dumps(value.document), media_type="application/json", headers=headers)
 
 
-def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
+def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) -> None:
     # Registered first: /api/products/search must not be captured by /api/products/{id}.
     CQRSEndpointFactory.create_query_endpoint(
         app,
@@ -81,10 +90,16 @@ def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
     )
 
     async def product(request: Request) -> Response:
+        header = request.headers.get("x-min-version")
+        if header is None and not request.scope["query_string"]:
+            document = cache.memory_hit(request.path_params["id"])
+            if document is not None:
+                return versioned_response(
+                    request, VersionedProduct(document, int(document["version"]))
+                )
         # The mediator is looked up here, not declared as a dependency: FastAPI's dependency
         # solving was the largest part of this route's own cost on a cached read.
         mediator = await get_mediator(request)
-        header = request.headers.get("x-min-version")
         if header is not None and "min_version" not in request.query_params:
             query = [*request.query_params.multi_items(), ("min_version", header)]
             scope = {**request.scope, "query_string": urlencode(query).encode()}
@@ -114,6 +129,13 @@ def add_read_routes(app: FastAPI, read_auth: Any | None) -> None:
             422: {"description": "Invalid parameter"},
         },
     )
+    hot = ["/api/products/search", "/api/products/{id}"]  # search first: {id} would take it
+    routes = app.router.routes
+    first = sorted(
+        (r for r in routes if getattr(r, "path", None) in hot),
+        key=lambda r: hot.index(getattr(r, "path", "")),
+    )
+    routes[:] = first + [r for r in routes if r not in first]
 
 
 class TokenRequest(BaseModel):

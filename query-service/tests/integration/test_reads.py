@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from query_service.testing import notice, product_doc, running
 from redis.asyncio import Redis
@@ -59,6 +60,51 @@ async def test_miss_fills_both_caches_and_a_notice_invalidates_memory(
             missing = await http.get("/api/products/nope")
             assert missing.status_code == 404
             assert missing.json()["error"]["code"] == "not_found"
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)
+
+
+def memory_hits() -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "tandem_query_cache_lookups_total", {"level": "memory", "result": "hit"}
+        )
+        or 0.0
+    )
+
+
+async def test_cache_first_reads_answer_exactly_what_the_full_path_answers(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any]
+) -> None:
+    """A plain GET of a product in the LRU skips the query pipeline; its response must not
+    differ from the full path's (same body, ETag, version header, 304), and anything that is
+    not a plain read (a query string, X-Min-Version, an id that fails validation) must still
+    take the full path."""
+    settings = make_settings()
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p9", 4, price=9.5))
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            full = await http.get("/api/products/p9")  # a miss: full path, fills the LRU
+            hits = memory_hits()
+            fast = await http.get("/api/products/p9")
+            assert memory_hits() == hits + 1
+            assert fast.status_code == full.status_code == 200
+            assert fast.content == full.content
+            for header in ("etag", "x-read-model-version", "cache-control", "content-type"):
+                assert fast.headers[header] == full.headers[header], header
+            not_modified = await http.get("/api/products/p9", headers={"If-None-Match": '"4"'})
+            assert not_modified.status_code == 304
+            assert not_modified.headers["etag"] == '"4"'
+
+            stale = await http.get("/api/products/p9", params={"min_version": 5, "wait_ms": 0})
+            assert stale.status_code == 409  # the query string took the full path
+            header = await http.get("/api/products/p9", headers={"X-Min-Version": "5"})
+            assert header.status_code == 409
+            bad = await http.get("/api/products/p9", params={"min_version": "x"})
+            assert bad.status_code == 422
+            too_long = await http.get("/api/products/" + "x" * 300)
+            assert too_long.status_code == 422
     finally:
         await mongo_client.drop_database(settings.mongo_read_db)
 
