@@ -127,7 +127,22 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         ref=fastapi,
         ref_name="bare FastAPI",
     )
-    add("(d) search", sc, "reads.search", "req/s", ref=fastapi, ref_name="bare FastAPI")
+    add(
+        "(d) search, repeated queries",
+        sc,
+        "reads.search",
+        "req/s",
+        ref=fastapi,
+        ref_name="bare FastAPI",
+    )
+    add(
+        "(d) search, distinct queries",
+        sc,
+        "reads.search_distinct",
+        "req/s",
+        ref=fastapi,
+        ref_name="bare FastAPI",
+    )
     fo = _get(sc, "fanout")
     if fo:
         out.append(

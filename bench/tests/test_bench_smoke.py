@@ -56,7 +56,7 @@ def test_bench_runs_every_part_on_a_tiny_workload(tmp_path: Path) -> None:
     for key in ("replay_1", "replay_2"):
         assert sc[key]["rate"] > 0, key
         assert sc[key]["applied_events"] == sc[key]["events"], key
-    for key in ("cache_hit", "cache_miss", "search"):
+    for key in ("cache_hit", "cache_miss", "search", "search_distinct"):
         assert sc["reads"][key]["rate"] > 0, key
     assert sc["fanout"]["frames"] > 0
     assert sc["fanout"]["rate"] > 0

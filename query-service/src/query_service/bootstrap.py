@@ -39,6 +39,7 @@ from query_service.http import add_page_routes, add_read_routes, add_token_route
 from query_service.notices import READ_MODEL_SWITCHED, NoticeSubscriber
 from query_service.queries import GetCategoryStats, GetProduct, SearchProducts
 from query_service.reader import ProductReader
+from query_service.search_cache import SearchCache
 from query_service.versions import VersionWaiters
 from query_service.ws import READ_SCOPE, WsAuthenticator, create_product_websocket_endpoint
 
@@ -55,6 +56,9 @@ class QueryServiceSettings(TandemSettings):
     cache_ttl_seconds: float = Field(default=300.0, gt=0)
     lru_size: int = Field(default=10_000, ge=1)
     lru_ttl_seconds: float = Field(default=30.0, gt=0)
+    search_cache_size: int = Field(default=1_000, ge=0)
+    """Search pages kept until the next change notice (0: off; see query_service.search_cache)."""
+    search_cache_ttl_seconds: float = Field(default=30.0, gt=0)
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
     redis_retry_seconds: float = Field(default=2.0, gt=0)
     pointer_refresh_seconds: float = Field(default=5.0, gt=0)
@@ -92,6 +96,7 @@ class Container:
     waiters: VersionWaiters
     fanout: FanOut
     subscriber: NoticeSubscriber
+    searches: SearchCache
     mediator: Mediator = field(default_factory=lambda: Mediator(behaviours=[MetricsBehaviour()]))
 
     @classmethod
@@ -116,6 +121,12 @@ class Container:
             redis_ttl=settings.cache_ttl_seconds,
             redis_retry_seconds=settings.redis_retry_seconds,
         )
+        subscriber = NoticeSubscriber(pubsub_redis, settings.changes_channel)
+        searches = SearchCache(
+            settings.search_cache_size,
+            settings.search_cache_ttl_seconds,
+            live=subscriber.connected.is_set,
+        )
         container = cls(
             settings=settings,
             mongo=mongo,
@@ -126,7 +137,8 @@ class Container:
             cache=cache,
             waiters=VersionWaiters(),
             fanout=FanOut(settings.ws_heartbeat_seconds),
-            subscriber=NoticeSubscriber(pubsub_redis, settings.changes_channel),
+            subscriber=subscriber,
+            searches=searches,
         )
         container._wire()
         return container
@@ -143,15 +155,19 @@ class Container:
                 max_wait_ms=self.settings.wait_ms_max,
             ),
         )
-        self.mediator.register_query_handler(SearchProducts, SearchProductsHandler(reader))
+        self.mediator.register_query_handler(
+            SearchProducts, SearchProductsHandler(reader, self.searches)
+        )
         self.mediator.register_query_handler(GetCategoryStats, CategoryStatsHandler(reader))
         # Order matters: caches first, so a woken waiter or a client that re-reads at once
         # cannot be served the entry the notice just made stale.
         self.subscriber.add_listener(self._on_switch)
         self.subscriber.add_listener(lambda notice, _raw: cache.on_notice(notice))
+        self.subscriber.add_listener(self.searches.invalidate)
         self.subscriber.add_listener(lambda notice, _raw: waiters.on_notice(notice))
         self.subscriber.add_listener(self.fanout.on_notice)
         self.subscriber.add_reconnect_listener(cache.clear_memory)
+        self.subscriber.add_reconnect_listener(self.searches.invalidate)
         self.subscriber.add_reconnect_listener(self.collections.invalidate)
         self.subscriber.add_reconnect_listener(waiters.wake_all)
         self.subscriber.add_reconnect_listener(self.fanout.on_reconnect)

@@ -24,6 +24,7 @@ from query_service.queries import (
     VersionedProduct,
 )
 from query_service.reader import ProductReader
+from query_service.search_cache import SearchCache
 from query_service.versions import VersionWaiters
 
 Document = dict[str, Any]
@@ -131,11 +132,18 @@ class GetProductHandler(QueryHandler[GetProduct, VersionedProduct]):
 
 
 class SearchProductsHandler(QueryHandler[SearchProducts, PaginatedResult[Document]]):
-    def __init__(self, reader: ProductReader) -> None:
+    def __init__(self, reader: ProductReader, cache: SearchCache | None = None) -> None:
         self.reader = reader
+        self.cache = cache if cache is not None else SearchCache(0, 0.0)
 
     async def handle(self, query: SearchProducts) -> Result[PaginatedResult[Document]]:
-        return Success(await self.reader.search(query))
+        key = tuple(query.model_dump(exclude={"correlation_id"}).items())
+        page = self.cache.get(key)
+        if page is None:
+            generation = self.cache.generation
+            page = await self.reader.search(query)
+            self.cache.put(key, generation, page)
+        return Success(page)
 
 
 class CategoryStatsHandler(QueryHandler[GetCategoryStats, dict[str, Any]]):

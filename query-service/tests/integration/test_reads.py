@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -215,6 +216,45 @@ async def test_search_filters_sorting_paging_and_totals(
                 "average_price": 2.5,
             }
             assert stats[1]["average_price"] is None
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)
+
+
+async def test_a_search_is_answered_again_from_memory_until_the_next_notice(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
+) -> None:
+    settings = make_settings()
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_many(_catalog())
+    params = {"q": "red", "page_size": 5}
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+
+            async def total() -> int:
+                cid = {"X-Correlation-ID": uuid.uuid4().hex}  # per request; not part of the key
+                response = await http.get("/api/products/search", params=params, headers=cid)
+                assert response.status_code == 200
+                return int(response.json()["total"])
+
+            def hits() -> float:
+                labels = {"level": "search", "result": "hit"}
+                return REGISTRY.get_sample_value("tandem_query_cache_lookups_total", labels) or 0
+
+            assert await total() == 15
+            before = hits()
+            # Written behind the service's back, with no notice: the remembered page stands.
+            await db.products.insert_one(product_doc("red-new", 1, name="Red new"))
+            assert await total() == 15
+            assert hits() == before + 1
+            # The projector's notice for that write: the next search reads MongoDB again.
+            await redis_client.publish(settings.changes_channel, notice("red-new", 1))
+
+            async def sees_it() -> bool:
+                return await total() == 16
+
+            await _until(sees_it)
+            other = await http.get("/api/products/search", params={**params, "page": 2})
+            assert other.json()["total"] == 16  # a different page is a different entry
     finally:
         await mongo_client.drop_database(settings.mongo_read_db)
 
