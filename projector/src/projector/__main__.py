@@ -102,6 +102,7 @@ async def rebuild(settings: ProjectorSettings) -> str:
             page_size=settings.rebuild_page_size,
             settle_s=settings.rebuild_settle_s,
             catchup_margin=settings.rebuild_catchup_margin,
+            redis=c.redis,
         )
         with tqdm(total=total, unit="commit", disable=not sys.stderr.isatty()) as bar:
             return await rebuilder.run(bar.update)

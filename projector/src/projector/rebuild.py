@@ -9,8 +9,13 @@
 4. Catch up: replay the event store again from ``position - rebuild_catchup_margin`` (commits
    take their position before they are visible), so whatever live applied to the old
    collection before step 3 is in the new one too.
-5. Switch ``active`` atomically (one pointer document), wait again, catch up once more, drop
-   the old collection.
+5. Switch ``active`` atomically (one pointer document, which keeps the old one as ``previous``),
+   announce it to readers (a ``ReadModelSwitched`` change notice), wait again, catch up once
+   more, drop the old collection, forget ``previous``.
+
+A rerun after an interruption before the switch resumes from the recorded ``position``; after
+the switch (``previous`` still set) it finishes that rebuild: the announcement, the last
+catch-up and the drop of ``previous``, and switches nothing again.
 
 ``category_stats`` is untouched: the live projector maintains it independently of the products
 collection (see ``applier``), so the switch cannot double-count or lose anything there.
@@ -25,9 +30,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
 from tandem.projections import ProjectionService
+from tandem_catalog.contract import CHANGES_CHANNEL, ChangeNotice
 
 from projector.products import Document
 from projector.projection import ProductsProjection
@@ -35,6 +43,9 @@ from projector.store import Pointer, WriteConflict, ensure_product_indexes
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int], None]
+READ_MODEL_SWITCHED = "ReadModelSwitched"
+"""``event_type`` of the change notice announcing a switch (``id``: the logical read model);
+the query-service then re-reads the pointer and clears its in-process cache."""
 
 
 class Rebuilder:
@@ -47,6 +58,7 @@ class Rebuilder:
         page_size: int = 2000,
         settle_s: float = 5.0,
         catchup_margin: int = 10_000,
+        redis: Redis | None = None,
     ) -> None:
         self.db = read_db
         self.store = event_store
@@ -56,9 +68,18 @@ class Rebuilder:
         self.page_size = page_size
         self.settle_s = settle_s
         self.catchup_margin = catchup_margin
+        self.redis = redis
 
     async def run(self, progress: Progress | None = None) -> str:
         pointer = await self.pointer.read()
+        previous = pointer.get("previous")
+        if previous and not pointer.get("building"):
+            # Interrupted after the switch: finish that rebuild instead of starting another
+            # (which would switch again and leave ``previous`` behind for ever).
+            active = str(pointer["active"])
+            logger.info("finishing the rebuild into %s (switched from %s)", active, previous)
+            await self._finish(str(previous), active, int(pointer.get("position") or 0))
+            return active
         old = str(pointer.get("active") or self.pointer.name)
         target = pointer.get("building")
         if not target:
@@ -79,9 +100,15 @@ class Rebuilder:
         await self._replay(
             target, max(0, position - self.catchup_margin), None, record=False, until=_now()
         )
-        await self.pointer.update(
-            {"active": target, "previous": old}, unset=("building", "next", "position")
-        )
+        # ``position`` stays until the end: a rerun after a crash from here needs it for the
+        # last catch-up.
+        await self.pointer.update({"active": target, "previous": old}, unset=("building", "next"))
+        await self._finish(old, target, position)
+        return target
+
+    async def _finish(self, old: str, target: str, position: int) -> None:
+        """After the switch: announce it, wait, catch up once more, drop ``old``."""
+        await self._announce(target)
         await asyncio.sleep(self.settle_s)
         # Second pass: on FerretDB a conditional update is not atomic against a concurrent one
         # (the live projector also wrote ``next``), so re-apply anything a race left behind.
@@ -90,9 +117,25 @@ class Rebuilder:
         )
         if old != target:
             await self.db.drop_collection(old)
-        await self.pointer.update({}, unset=("previous",))
+        await self.pointer.update({}, unset=("previous", "position"))
         logger.info("products now read from %s; dropped %s", target, old)
-        return target
+
+    async def _announce(self, target: str) -> None:
+        """Publish ``ReadModelSwitched`` so readers re-read the pointer now rather than when
+        their cached copy expires. At most once, like every notice: a reader that misses it
+        still follows the pointer within its refresh interval, so a failure is only logged."""
+        if self.redis is None:
+            return
+        notice = ChangeNotice(
+            id=self.pointer.name,
+            version=0,
+            event_type=READ_MODEL_SWITCHED,
+            changed_fields={"active": target},
+        )
+        try:
+            await self.redis.publish(CHANGES_CHANNEL, notice.model_dump_json())
+        except (RedisError, OSError) as exc:
+            logger.warning("could not announce the switch to %s: %r", target, exc)
 
     async def _replay(
         self, target: str, position: int, progress: Progress | None, *, record: bool, until: int
