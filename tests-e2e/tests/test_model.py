@@ -24,10 +24,19 @@ from tandem_e2e.ws import WsWatcher
 
 pytestmark = pytest.mark.e2e
 
-FAULTS = ("kill-projector", "stop-projector", "kafka", "redis", "mongo", "duplicates")
+FAULTS = (
+    "kill-projector",
+    "stop-projector",
+    "kafka",
+    "redis",
+    "mongo",
+    "duplicates",
+    "poison",
+    "rebuild",
+)
 
 
-async def inject_fault(kind: str, system: System, rng: random.Random) -> str:
+async def inject_fault(kind: str, system: System, rng: random.Random, pool: list[str]) -> str:
     if kind == "kill-projector":
         victim = system.service(rng.choice(["projector-1", "projector-2"]))
         victim.kill()
@@ -43,11 +52,27 @@ async def inject_fault(kind: str, system: System, rng: random.Random) -> str:
         rng.shuffle(events)
         await Injector(system.config.kafka_bootstrap, system.topic).send_events(events * 2)
         return f"{len(events) * 2} duplicate/shuffled events injected"
+    if kind == "poison":
+        # Undecodable bytes and an unknown type under a product's key: dead-lettered, and
+        # that product's later events (same partition) must still apply.
+        key = rng.choice(pool).encode() if pool else b"model-poison"
+        injector = Injector(system.config.kafka_bootstrap, system.topic)
+        await injector.send_raw(key, b"\xff not json", [("ce_type", b"ProductCreated")])
+        await injector.send_raw(
+            key, b'{"event_type": "ProductTeleported"}', [("ce_type", b"ProductTeleported")]
+        )
+        return "2 poison messages injected"
+    if kind == "rebuild":
+        code, out = await asyncio.to_thread(system.cli, "projector", "rebuild", "products")
+        assert code == 0, out
+        return "rebuild products"
     server = {"kafka": "kafka", "redis": "redis", "mongo": "mongo"}[kind]
-    await asyncio.to_thread(system.stop_server, server)  # type: ignore[arg-type]
+    how = rng.choice(["stopped", "SIGKILLed"])
+    stop = system.stop_server if how == "stopped" else system.kill_server
+    await asyncio.to_thread(stop, server)  # type: ignore[arg-type]
     await asyncio.sleep(rng.uniform(0.5, 2.0))  # outage length: the fault itself, not a wait
     await asyncio.to_thread(system.start_server, server)  # type: ignore[arg-type]
-    return f"{server} stopped and restarted"
+    return f"{server} {how} and restarted"
 
 
 async def test_model_based_random_commands(scenario: ScenarioRun, system: System) -> None:
@@ -126,7 +151,7 @@ async def test_model_based_random_commands(scenario: ScenarioRun, system: System
 
             await eventually(reached, timeout=300, interval=0.05, what=f"step {mark}")
             kind = frng.choice(FAULTS)
-            scenario.fault(await inject_fault(kind, system, frng))
+            scenario.fault(await inject_fault(kind, system, frng, pool))
 
     # Earlier tests (the API fuzzer among them) leave products in the same read models: the
     # model predicts the change of the category stats, not their totals.
