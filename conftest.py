@@ -1,3 +1,13 @@
-"""Root conftest: every test tier gets the real-server fixtures of ``tandem.testing.infra``."""
+"""Root conftest: every test tier gets the real-server fixtures of ``tandem.testing.infra``.
+
+Tests run with ``TANDEM_ENVIRONMENT=test``, where the development JWT secret is refused; each
+session gets its own random secret (kept if one is set), which the settings of in-process
+apps and the environment of spawned services both read.
+"""
+
+import os
+import secrets
+
+os.environ.setdefault("TANDEM_JWT_SECRET", secrets.token_hex(32))
 
 pytest_plugins = ["tandem.testing.infra"]

@@ -86,14 +86,18 @@ async def test_auth(running: Any) -> None:
     assert await running.service.event_store.current_version(product_id) == 1
 
 
-async def test_auth_can_be_disabled_in_development_only(app_factory: Any) -> None:
+async def test_auth_can_be_disabled_in_development_only(
+    app_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from command_service.settings import CommandServiceSettings
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError):
-        CommandServiceSettings(environment="production", auth_disabled=True, jwt_secret="s" * 40)
-    with pytest.raises(ValidationError, match="development secret"):
-        CommandServiceSettings(environment="production")
+    monkeypatch.delenv("TANDEM_JWT_SECRET", raising=False)  # the default: the published one
+    for environment in ("production", "test"):
+        with pytest.raises(ValidationError, match="auth_disabled"):
+            CommandServiceSettings(environment=environment, auth_disabled=True, jwt_secret="s" * 40)
+        with pytest.raises(ValidationError, match="development secret"):
+            CommandServiceSettings(environment=environment)
     async with app_factory(environment="development", auth_disabled=True) as running:
         response = await running.client.post("/api/products", json=BODY)
         assert response.status_code == 201

@@ -68,14 +68,19 @@ class TandemSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> TandemSettings:
-        # Development conveniences must never reach production by omission.
-        if self.environment != "production":
+        # Development conveniences must never leave development by omission: not into
+        # production, and not into a test environment that may be reachable (a shared CI
+        # stack, a staging cluster), where a secret published in this file signs any token.
+        if self.environment == "development":
             return self
         if self.auth_disabled:
-            raise ValueError("auth_disabled is only allowed in development or test")
+            raise ValueError(
+                f"auth_disabled is only allowed in development (environment={self.environment})"
+            )
         if self.jwt_algorithm == "HS256" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
             raise ValueError(
-                "set TANDEM_JWT_SECRET: the development secret is refused in production"
+                "set TANDEM_JWT_SECRET: the development secret is refused outside development "
+                f"(environment={self.environment})"
             )
         if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
             raise ValueError("TANDEM_JWT_PUBLIC_KEY is required with RS256")

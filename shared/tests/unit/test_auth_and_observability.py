@@ -88,12 +88,19 @@ async def test_auth_disabled_lets_anyone_in_development() -> None:
         assert (await client.post("/cmd")).status_code == 200
 
 
-def test_production_refuses_dev_secret_and_disabled_auth() -> None:
+@pytest.mark.parametrize("environment", ["production", "test"])
+def test_outside_development_the_dev_secret_and_disabled_auth_are_refused(
+    environment: str,
+) -> None:
     with pytest.raises(ValueError, match="development secret"):
-        TandemSettings(environment="production", jwt_secret=DEV_JWT_SECRET)
+        TandemSettings(environment=environment, jwt_secret=DEV_JWT_SECRET)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="auth_disabled"):
-        TandemSettings(environment="production", jwt_secret="x" * 32, auth_disabled=True)
-    assert TandemSettings(environment="production", jwt_secret="x" * 32).is_production
+        TandemSettings(environment=environment, jwt_secret="x" * 32, auth_disabled=True)  # type: ignore[arg-type]
+    ok = TandemSettings(environment=environment, jwt_secret="x" * 32)  # type: ignore[arg-type]
+    assert ok.is_production == (environment == "production")
+    # Development keeps its conveniences: the published secret and switching auth off.
+    dev = TandemSettings(environment="development", jwt_secret=DEV_JWT_SECRET, auth_disabled=True)
+    assert dev.auth_disabled
 
 
 async def test_health_readiness_names_the_dependency_that_is_down() -> None:
