@@ -38,13 +38,20 @@ different source fails the build loudly instead of building something unreviewed
    outbox relay's sweep and backlog count ask for the unpublished commits every few seconds;
    without this each read decoded every commit ever stored in Go (measured: 3.3 s per read
    on 30,000 commits, so two of them every 5 s kept most of a core busy under load).
+7. A ``$regex`` on a top-level field (``{name: {$regex: "lamp", $options: "i"}}``), alone or in
+   a ``$or`` of such (the query-side search: name or description), is pushed down as a SQLite
+   function that runs the same Go ``regexp`` FerretDB's own filter runs (``types.Regex``'s
+   compilation, so the same options and the same answers). Rows whose field is not a string
+   (missing, null, arrays) are kept for FerretDB to decide, and a pattern Go cannot compile
+   is not pushed, so this too only narrows. Without it a search decoded every row of its
+   category in Go, twice (page and total): 12 searches/s on ~4,000 products per category.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-PATCH_LEVEL = "tandem.7"
+PATCH_LEVEL = "tandem.8"
 """Part of the cached binary's name: changing the patches rebuilds it."""
 
 PATCHES: dict[str, list[tuple[str, str]]] = {
@@ -52,6 +59,11 @@ PATCHES: dict[str, list[tuple[str, str]]] = {
         ("IDColumn = DefaultColumn + \"->'$._id'\"", "IDColumn = DefaultColumn + \"->'_id'\""),
     ],
     "internal/backends/sqlite/collection.go": [
+        (
+            '\t"fmt"\n\t"sort"\n\t"strings"\n',
+            '\t"database/sql/driver"\n\t"fmt"\n\t"regexp"\n\t"sort"\n\t"strings"\n'
+            '\t"sync"\n\t"sync/atomic"\n',
+        ),
         (
             """	if params.Filter.Len() == 1 {
 		v, _ := params.Filter.Get("_id")
@@ -99,7 +111,23 @@ func prepareIDWhereClause(filter *types.Document) (string, []any) {
 	}
 
 	for _, k := range filter.Keys() {
+		if k == "$or" {
+			if cond, condArgs := tandemOrRegexCondition(must.NotFail(filter.Get(k))); cond != "" {
+				conds = append(conds, cond)
+				args = append(args, condArgs...)
+			}
+
+			continue
+		}
+
 		if k == "_id" || !tandemPlainName(k) {
+			continue
+		}
+
+		if cond, condArgs := tandemRegexCondition(k, must.NotFail(filter.Get(k))); cond != "" {
+			conds = append(conds, cond)
+			args = append(args, condArgs...)
+
 			continue
 		}
 
@@ -125,6 +153,142 @@ func prepareIDWhereClause(filter *types.Document) (string, []any) {
 	}
 
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// tandemRegexCondition: `field: {$regex: p[, $options: o]}` (or a BSON regex) as a call of
+// tandem_regexp, the Go regexp FerretDB's filter uses; non-strings are left to that filter.
+func tandemRegexCondition(field string, v any) (string, []any) {
+	var re types.Regex
+
+	switch v := v.(type) {
+	case types.Regex:
+		re = v
+	case *types.Document:
+		if v.Len() == 0 || v.Len() > 2 {
+			return "", nil
+		}
+
+		pattern, err := v.Get("$regex")
+		if err != nil {
+			return "", nil
+		}
+
+		switch p := pattern.(type) {
+		case string:
+			re.Pattern = p
+		case types.Regex:
+			re = p
+		default:
+			return "", nil
+		}
+
+		if v.Len() == 2 {
+			options, err := v.Get("$options")
+			if err != nil {
+				return "", nil
+			}
+
+			o, ok := options.(string)
+			if !ok {
+				return "", nil
+			}
+
+			re.Options = o
+		}
+	default:
+		return "", nil
+	}
+
+	compiled, err := re.Compile()
+	if err != nil {
+		return "", nil
+	}
+
+	cond := fmt.Sprintf(
+		`(json_type(%[1]s, '$.%[2]s') IS NOT 'text' OR tandem_regexp(?, %[1]s->>'$.%[2]s'))`,
+		metadata.DefaultColumn, field,
+	)
+
+	return cond, []any{compiled.String()}
+}
+
+// tandemOrRegexCondition: a `$or` whose every branch is one field's regex, as an SQL OR.
+func tandemOrRegexCondition(v any) (string, []any) {
+	arr, ok := v.(*types.Array)
+	if !ok || arr.Len() == 0 || arr.Len() > 16 {
+		return "", nil
+	}
+
+	var conds []string
+	var args []any
+
+	for i := 0; i < arr.Len(); i++ {
+		branch, ok := must.NotFail(arr.Get(i)).(*types.Document)
+		if !ok || branch.Len() != 1 {
+			return "", nil
+		}
+
+		field := branch.Keys()[0]
+		if !tandemPlainName(field) {
+			return "", nil
+		}
+
+		cond, condArgs := tandemRegexCondition(field, must.NotFail(branch.Get(field)))
+		if cond == "" {
+			return "", nil
+		}
+
+		conds = append(conds, cond)
+		args = append(args, condArgs...)
+	}
+
+	return "(" + strings.Join(conds, " OR ") + ")", args
+}
+
+var (
+	tandemRegexps     sync.Map // compiled expression -> *regexp.Regexp
+	tandemRegexpCount atomic.Int64
+)
+
+func init() {
+	sqlite3.MustRegisterDeterministicScalarFunction("tandem_regexp", 2, tandemRegexpMatch)
+}
+
+// tandemRegexpMatch(expr, value): 1 when value matches, and when it cannot tell.
+func tandemRegexpMatch(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
+	expr, ok := args[0].(string)
+	if !ok {
+		return int64(1), nil
+	}
+
+	value, ok := args[1].(string)
+	if !ok {
+		return int64(1), nil
+	}
+
+	var re *regexp.Regexp
+
+	if cached, found := tandemRegexps.Load(expr); found {
+		re = cached.(*regexp.Regexp)
+	} else {
+		var err error
+		if re, err = regexp.Compile(expr); err != nil {
+			return int64(1), nil
+		}
+
+		if tandemRegexpCount.Add(1) > 1024 {
+			tandemRegexps.Range(func(k, _ any) bool { tandemRegexps.Delete(k); return true })
+			tandemRegexpCount.Store(0)
+		}
+
+		tandemRegexps.Store(expr, re)
+	}
+
+	if re.MatchString(value) {
+		return int64(1), nil
+	}
+
+	return int64(0), nil
 }
 
 func tandemPlainName(s string) bool {

@@ -168,3 +168,66 @@ async def test_boolean_equalities_match_exactly_and_read_through_the_index(
         assert any("outbox" in step for step in plan["queryPlanner"]["Plan"]), plan
     else:
         assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
+
+
+REGEX_DOCS: list[dict[str, Any]] = [
+    {"_id": "a", "category": "c", "name": "Desk Lamp", "description": "brass"},
+    {"_id": "b", "category": "c", "name": "desk", "description": "a LAMP for reading"},
+    {"_id": "c", "category": "c", "name": "Straße", "description": "ÆRØ"},
+    {"_id": "d", "category": "c", "name": "chair"},  # no description
+    {"_id": "e", "category": "c", "name": "stool", "description": None},
+    {"_id": "f", "category": "c", "name": "shelf", "description": ["lamp", "wood"]},
+    {"_id": "g", "category": "c", "name": {"nested": "lamp"}, "description": 7},
+    {"_id": "h", "category": "other", "name": "lamp post", "description": "street"},
+    {"_id": "i", "category": "c", "name": "a+b (x)", "description": "x.y"},
+]
+
+
+def _or(pattern: str, options: str = "") -> dict[str, Any]:
+    rx: dict[str, Any] = {"$regex": pattern, **({"$options": options} if options else {})}
+    return {"$or": [{"name": rx}, {"description": rx}]}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # MongoDB's answers: a regex matches a string, or any string element of an array.
+        (_or("lamp", "i"), ["a", "b", "f", "h"]),
+        (_or("lamp"), ["f", "h"]),
+        ({"category": "c", **_or("lamp", "i")}, ["a", "b", "f"]),
+        ({"category": "c", **_or("ærø", "i")}, ["c"]),
+        ({"category": "c", **_or("STRASSE", "i")}, []),  # no full case folding, as MongoDB
+        ({"category": "c", **_or("straße", "i")}, ["c"]),
+        ({"category": "c", **_or(r"a\+b \(x\)")}, ["i"]),
+        ({"category": "c", **_or("^desk$", "i")}, ["b"]),
+        ({"description": {"$regex": "^brass$"}}, ["a"]),
+        ({"name": {"$regex": "O", "$options": "i"}, "category": "c"}, ["e"]),
+    ],
+)
+async def test_regex_searches_match_like_mongodb_and_are_pushed_down(
+    mongo_db: AsyncDatabase[dict[str, Any]], query: dict[str, Any], expected: list[str]
+) -> None:
+    """The query side's search (`q` on name or description): the same documents with the
+    pushdown as without, including rows whose field is missing, null, an array, a number or
+    a document (those are left to FerretDB's own filter)."""
+    await mongo_db["s"].insert_many(REGEX_DOCS)
+    await mongo_db["s"].create_index("category")
+    assert sorted([d["_id"] async for d in mongo_db["s"].find(query)]) == expected
+    assert await mongo_db["s"].count_documents(query) == len(expected)
+
+    plan = await mongo_db.command({"explain": {"find": "s", "filter": query}})
+    if await _is_ferretdb(mongo_db):
+        assert plan["filterPushdown"] is True, plan
+
+
+async def test_a_pattern_go_cannot_compile_is_not_pushed_down(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    await mongo_db["s"].insert_many(REGEX_DOCS)
+    if not await _is_ferretdb(mongo_db):
+        pytest.skip("FerretDB-specific: MongoDB's PCRE supports lookaheads")
+    # Go's regexp has no lookahead: FerretDB's own filter refuses it, so must the pushdown.
+    plan = await mongo_db.command({"explain": {"find": "s", "filter": _or("(?=lamp)")}})
+    assert plan["filterPushdown"] is False, plan
+    plan = await mongo_db.command({"explain": {"find": "s", "filter": _or("lamp")}})
+    assert plan["filterPushdown"] is True, plan
