@@ -6,7 +6,8 @@ headers, ``If-None-Match`` -> 304, the ``X-Min-Version`` header as an alias of `
 and ``Retry-After`` on ``409 stale_read_model``.
 
 Cache first: a plain GET (no query string, no ``X-Min-Version``) whose product is in this
-process's LRU is answered from it before any query is built. That is the same answer the
+process's LRU is answered from it by a Starlette route placed in front of the FastAPI one,
+before any query is built or any FastAPI request handling runs. That is the same answer the
 handler would give (it reads the LRU first too, and the LRU only ever holds ids that passed
 validation), without the parameter parsing, the model and the mediator pipeline, which were
 most of a cached read's cost. Everything else (misses, ``min_version``, bad ids) takes the
@@ -23,8 +24,11 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from tandem.api import CQRSEndpointFactory, ErrorBody, get_mediator
 from tandem.auth import JWTVerifier, Principal, issue_token, require_scopes
 from tandem.settings import TandemSettings
@@ -42,6 +46,8 @@ from query_service.ws import READ_SCOPE, TICKET_SCOPE
 
 STATIC = Path(__file__).parent / "static"
 VERSION_HEADER = "X-Read-Model-Version"
+SEARCH = "/api/products/search"
+PRODUCT = "/api/products/{id}"
 DEV_SCOPES = ("products:read", "products:write")
 
 
@@ -61,7 +67,7 @@ def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) ->
     # Registered first: /api/products/search must not be captured by /api/products/{id}.
     CQRSEndpointFactory.create_query_endpoint(
         app,
-        "/api/products/search",
+        SEARCH,
         SearchProducts,
         response_model=ProductPage,
         auth_dependency=read_auth,
@@ -91,12 +97,6 @@ def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) ->
 
     async def product(request: Request) -> Response:
         header = request.headers.get("x-min-version")
-        if header is None and not request.scope["query_string"]:
-            document = cache.memory_hit(request.path_params["id"])
-            if document is not None:
-                return versioned_response(
-                    request, VersionedProduct(document, int(document["version"]))
-                )
         # The mediator is looked up here, not declared as a dependency: FastAPI's dependency
         # solving was the largest part of this route's own cost on a cached read.
         mediator = await get_mediator(request)
@@ -114,7 +114,7 @@ def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) ->
         return value  # type: ignore[no-any-return]
 
     app.add_api_route(
-        "/api/products/{id}",
+        PRODUCT,
         product,
         methods=["GET"],
         name="GetProduct",
@@ -129,13 +129,37 @@ def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) ->
             422: {"description": "Invalid parameter"},
         },
     )
-    hot = ["/api/products/search", "/api/products/{id}"]  # search first: {id} would take it
-    routes = app.router.routes
-    first = sorted(
-        (r for r in routes if getattr(r, "path", None) in hot),
-        key=lambda r: hot.index(getattr(r, "path", "")),
-    )
-    routes[:] = first + [r for r in routes if r not in first]
+    full = next(r for r in app.router.routes if isinstance(r, APIRoute) and r.path == PRODUCT)
+    hot: list[BaseRoute] = [r for r in app.router.routes if getattr(r, "path", None) == SEARCH]
+    if read_auth is None:  # with read auth every read goes through its dependency
+        hot.append(cache_first_route(PRODUCT, cache, full))
+    hot.append(full)
+    app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]
+
+
+def cache_first_route(path: str, cache: ProductCache, full: BaseRoute) -> Route:
+    """A plain Starlette route in front of the FastAPI one: a plain read of a product in the
+    LRU is answered here; everything else goes on to ``full`` (same path, same scope)."""
+    return Route(path, CacheFirst(cache, full), methods=["GET"], include_in_schema=False)
+
+
+class CacheFirst:
+    """The ASGI app of :func:`cache_first_route` (a class: Starlette wraps functions)."""
+
+    def __init__(self, cache: ProductCache, full: BaseRoute) -> None:
+        self.cache = cache
+        self.full = full
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope["query_string"] and not any(
+            key == b"x-min-version" for key, _ in scope["headers"]
+        ):
+            document = self.cache.memory_hit(scope["path_params"]["id"])
+            if document is not None:
+                versioned = VersionedProduct(document, int(document["version"]))
+                await versioned_response(Request(scope), versioned)(scope, receive, send)
+                return
+        await self.full.handle(scope, receive, send)
 
 
 class TokenRequest(BaseModel):

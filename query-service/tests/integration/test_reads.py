@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 from query_service.testing import notice, product_doc, running
 from redis.asyncio import Redis
+from tandem.auth import issue_token
 from tandem_catalog.contract import READ_MODEL_POINTERS
 
 pytestmark = pytest.mark.integration
@@ -106,6 +107,29 @@ async def test_cache_first_reads_answer_exactly_what_the_full_path_answers(
             assert bad.status_code == 422
             too_long = await http.get("/api/products/" + "x" * 300)
             assert too_long.status_code == 422
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)
+
+
+async def test_with_read_auth_a_cached_product_still_needs_a_token(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any]
+) -> None:
+    """The cache-first route exists only when reads need no token; with
+    ``read_auth_required`` every read, cached or not, goes through the scope check."""
+    settings = make_settings(read_auth_required=True)
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p7", 2))
+    reader = {"Authorization": f"Bearer {issue_token(settings, 'r', ['products:read'], 60)}"}
+    writer = {"Authorization": f"Bearer {issue_token(settings, 'w', ['products:write'], 60)}"}
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            first = await http.get("/api/products/p7", headers=reader)  # fills the LRU
+            assert first.status_code == 200
+            assert (await http.get("/api/products/p7", headers=reader)).status_code == 200
+            anonymous = await http.get("/api/products/p7")
+            assert anonymous.status_code == 401
+            assert anonymous.json()["detail"]["error"]["code"] == "missing_token"
+            assert (await http.get("/api/products/p7", headers=writer)).status_code == 403
     finally:
         await mongo_client.drop_database(settings.mongo_read_db)
 
