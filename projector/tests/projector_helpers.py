@@ -160,6 +160,19 @@ def projector_env(infra_env: dict[str, str], **values: str) -> dict[str, str]:
     return env
 
 
+def env_for(env: Any, **values: str) -> dict[str, str]:
+    """``projector_env`` for a test environment fixture: its databases, group and topic."""
+    s = env.settings
+    return projector_env(
+        env.infra_env,
+        mongo_write_db=s.mongo_write_db,
+        mongo_read_db=s.mongo_read_db,
+        group_id=s.group_id,
+        topics=f'["{env.topic}"]',
+        **values,
+    )
+
+
 def start_projector(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "projector", *args],

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from projector_helpers import (
     assert_read_models_match,
-    projector_env,
+    env_for,
     random_history,
     start_projector,
     stop,
@@ -74,14 +74,9 @@ async def test_health_readiness_and_metrics_follow_what_was_fed(env: Any) -> Non
         await env.publisher.commit(random_history(str(uuid.uuid4()), rng, rng.randint(1, 4)))
     published = list(env.publisher.published)
     port = _free_port()
-    s = env.settings
     process = start_projector(
-        projector_env(
-            env.infra_env,
-            mongo_write_db=s.mongo_write_db,
-            mongo_read_db=s.mongo_read_db,
-            group_id=s.group_id,
-            topics=f'["{env.topic}"]',
+        env_for(
+            env,
             batch_max_wait_ms="50",
             batch_size="5",  # many batches, so a positive lag is visible while catching up
             http_port=str(port),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from projector.store import Pointer
 from projector_helpers import (
-    projector_env,
+    env_for,
     random_history,
     start_projector,
     stop,
@@ -25,16 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def _env(env: Any, **extra: str) -> dict[str, str]:
-    s = env.settings
-    return projector_env(
-        env.infra_env,
-        mongo_write_db=s.mongo_write_db,
-        mongo_read_db=s.mongo_read_db,
-        group_id=s.group_id,
-        topics=f'["{env.topic}"]',
-        batch_max_wait_ms="50",
-        **extra,
-    )
+    return env_for(env, batch_max_wait_ms="50", **extra)
 
 
 async def _publish_histories(env: Any, count: int, seed: int) -> None:

@@ -17,7 +17,7 @@ import pytest
 from projector.bootstrap import clients
 from projector.rebuild import READ_MODEL_SWITCHED, Rebuilder
 from projector.store import Pointer
-from projector_helpers import projector_env, random_history, wait_until_match
+from projector_helpers import env_for, random_history, wait_until_match
 from redis.asyncio import Redis
 from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCTS_READ_MODEL, ChangeNotice
 
@@ -35,17 +35,7 @@ PHASES: dict[str, Phase] = {
 
 
 def _env(env: Any, **extra: str) -> dict[str, str]:
-    s = env.settings
-    return projector_env(
-        env.infra_env,
-        mongo_write_db=s.mongo_write_db,
-        mongo_read_db=s.mongo_read_db,
-        group_id=s.group_id,
-        topics=f'["{env.topic}"]',
-        rebuild_page_size="5",
-        rebuild_settle_s="2",
-        **extra,
-    )
+    return env_for(env, rebuild_page_size="5", rebuild_settle_s="2", **extra)
 
 
 def _rebuild(env: Any) -> subprocess.Popen[bytes]:
