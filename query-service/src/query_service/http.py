@@ -151,6 +151,9 @@ class CacheFirst:
         self.full = full
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # FastAPI's router does not record a plain Starlette route as the scope's route; the
+        # request metrics label by it, so name the route this stands in for.
+        scope["route"] = self.full
         if not scope["query_string"] and not any(
             key == b"x-min-version" for key, _ in scope["headers"]
         ):

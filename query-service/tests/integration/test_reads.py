@@ -87,10 +87,23 @@ async def test_cache_first_reads_answer_exactly_what_the_full_path_answers(
     await db.products.insert_one(product_doc("p9", 4, price=9.5))
     try:
         async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            labels = {
+                "service": "query-service",
+                "method": "GET",
+                "route": "/api/products/{id}",
+                "status": "200",
+            }
+
+            def served() -> float:
+                return REGISTRY.get_sample_value("tandem_http_requests_total", labels) or 0.0
+
+            before = served()
             full = await http.get("/api/products/p9")  # a miss: full path, fills the LRU
             hits = memory_hits()
             fast = await http.get("/api/products/p9")
             assert memory_hits() == hits + 1
+            # Both paths are counted under the route's template, not as "unmatched".
+            assert served() == before + 2
             assert fast.status_code == full.status_code == 200
             assert fast.content == full.content
             for header in ("etag", "x-read-model-version", "cache-control", "content-type"):
