@@ -58,7 +58,13 @@ def log(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-async def run(sizes: Sizes, only: set[str], ports: StackPorts, out_dir: Path) -> dict[str, Any]:
+async def run(
+    sizes: Sizes,
+    only: set[str],
+    ports: StackPorts,
+    out_dir: Path,
+    freshness_rate: float | None = None,
+) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
@@ -133,7 +139,7 @@ async def run(sizes: Sizes, only: set[str], ports: StackPorts, out_dir: Path) ->
             if "writes" in only:
                 await step(sc, "writes", lambda: scenarios.writes(ctx), pids)
             if "freshness" in only:
-                rate = float(sc.get("writes", {}).get("rate") or 0) / 2 or 50.0
+                rate = freshness_rate or float(sc.get("writes", {}).get("rate") or 0) / 2 or 50.0
                 await step(sc, "freshness", lambda: scenarios.freshness(ctx, rate), pids)
             if "reads" in only:
                 await step(sc, "reads", lambda: scenarios.reads(ctx), pids)
@@ -202,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-reset", action="store_true", help="keep the servers' data from last run"
     )
+    parser.add_argument(
+        "--freshness-rate",
+        type=float,
+        default=None,
+        metavar="CMD_PER_S",
+        help="(b)'s command rate (default: half of (a)'s rate, or 50 without (a))",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     args = parser.parse_args(argv)
     sizes = Sizes.make(args.quick, args.tiny)
@@ -216,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        results = uvloop.run(run(sizes, only, ports, args.out))
+        results = uvloop.run(run(sizes, only, ports, args.out, args.freshness_rate))
     finally:
         if not args.keep_stack:
             stack(ports, "down")
