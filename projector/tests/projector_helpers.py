@@ -15,7 +15,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from projector.products import category_totals, fold_all
 from projector.store import Pointer
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
@@ -28,6 +27,7 @@ from tandem_catalog.events import (
     ProductDiscontinued,
     ProductPriceChanged,
 )
+from tandem_catalog.products import category_totals, fold_all
 
 CATEGORIES = ["books", "games", "tools", "food"]
 

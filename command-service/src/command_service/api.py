@@ -20,15 +20,15 @@ from tandem.api import CQRSEndpointFactory, ErrorBody, default_command_builder
 from tandem.auth import JWTVerifier, Principal, require_scopes
 from tandem.messages import Command
 from tandem.observability import correlation_id_var
-
-from command_service.domain import (
+from tandem_catalog import (
     ChangeProductPrice,
     CommandAccepted,
     CreateProduct,
     DiscontinueProduct,
     UpdateProductDetails,
 )
-from command_service.domain.commands import PRODUCT_ID_PATTERN
+from tandem_catalog.commands import PRODUCT_ID_PATTERN
+
 from command_service.idempotency import MAX_KEY_LENGTH
 
 WRITE_SCOPE = "products:write"

@@ -34,11 +34,11 @@ from tandem.event_store.mongo import MongoEventStore
 from tandem.event_store.mongo_snapshots import MongoSnapshotStore
 from tandem.mediator import Mediator
 from tandem.observability import CorrelationIdMiddleware, PrometheusMiddleware, health_router
+from tandem_catalog import Product
 from tandem_catalog.events import CATALOG_REGISTRY
 
 from command_service.api import product_routes
 from command_service.asyncapi import build_asyncapi
-from command_service.domain import Product
 from command_service.handlers import ProductHandlers
 from command_service.idempotency import IdempotencyMiddleware, IdempotencyStore
 from command_service.middleware import BodySizeLimitMiddleware, RetryAfterMiddleware

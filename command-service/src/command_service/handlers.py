@@ -13,8 +13,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from tandem.aggregate import AggregateRepository
 from tandem.errors import ConcurrencyError, DomainError, TandemError
 from tandem.event_store import commit_id_for
-
-from command_service.domain import (
+from tandem_catalog import (
     ChangeProductPrice,
     CommandAccepted,
     CreateProduct,
@@ -22,6 +21,7 @@ from command_service.domain import (
     Product,
     UpdateProductDetails,
 )
+
 from command_service.publishing import OutgoingCommit
 
 Submit = Callable[[OutgoingCommit], None]

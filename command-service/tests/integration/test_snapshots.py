@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from command_service.domain import Product
 from tandem.aggregate import AggregateRepository
 from tandem.event_store.mongo_snapshots import MongoSnapshotStore
+from tandem_catalog import Product
 
 pytestmark = pytest.mark.integration
 

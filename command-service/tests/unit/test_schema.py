@@ -6,10 +6,10 @@ import re
 from decimal import Decimal
 
 import pytest
-from command_service.domain import Product
-from command_service.domain.commands import NAME_PATTERN, PRICE_STRING_PATTERN
 from command_service.settings import DEV_CORS_ORIGINS, CommandServiceSettings
 from tandem.errors import DomainError
+from tandem_catalog import Product
+from tandem_catalog.commands import NAME_PATTERN, PRICE_STRING_PATTERN
 
 pytestmark = pytest.mark.unit
 

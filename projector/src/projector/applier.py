@@ -48,10 +48,10 @@ from tandem_catalog.contract import (
     ChangeNotice,
     product_cache_key,
 )
+from tandem_catalog.products import Contribution, Document, contribution
 
 from projector import metrics
 from projector.messages import Delivery
-from projector.products import Contribution, Document, contribution
 from projector.projection import ProductsProjection
 from projector.stats import Share, log_shares
 from projector.store import MEMBERS, Pointer, WriteConflict, conditional_update, insert_new

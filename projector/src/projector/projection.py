@@ -1,6 +1,6 @@
 """The ``products`` read model as a library :class:`~tandem.projections.BatchProjection`.
 
-The fold is :func:`projector.products.fold` (pure); this class adds where the documents live:
+The fold is :func:`tandem_catalog.products.fold` (pure); this class adds where the documents live:
 one ``$in`` read, one ``insert`` of the new products and one conditional ``update`` command per
 batch. The live batch, the
 collection a rebuild is filling, and the rebuild's replay each use an instance bound to their
@@ -16,8 +16,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tandem.events import DomainEvent
 from tandem.projections import AggregateChange, BatchProjection, ProjectionService
 from tandem_catalog.contract import PRODUCTS_READ_MODEL
+from tandem_catalog.products import Document, fold
 
-from projector.products import Document, fold
 from projector.store import conditional_update, insert_new
 
 

@@ -36,8 +36,8 @@ from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
 from tandem.projections import ProjectionService
 from tandem_catalog.contract import CHANGES_CHANNEL, ChangeNotice
+from tandem_catalog.products import Document
 
-from projector.products import Document
 from projector.projection import ProductsProjection
 from projector.store import Pointer, WriteConflict, ensure_product_indexes
 

@@ -30,6 +30,7 @@ from tandem.observability import (
 from tandem.settings import EnvList, TandemSettings
 from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCT_CACHE_PREFIX, ChangeNotice
 from tandem_catalog.events import PRODUCT_EVENT_TYPES
+from tandem_catalog.queries import GetCategoryStats, GetProduct, SearchProducts
 
 from query_service.cache import LruCache, ProductCache
 from query_service.collections import ActiveCollections
@@ -37,7 +38,6 @@ from query_service.fanout import FanOut
 from query_service.handlers import CategoryStatsHandler, GetProductHandler, SearchProductsHandler
 from query_service.http import add_page_routes, add_read_routes, add_token_routes
 from query_service.notices import READ_MODEL_SWITCHED, NoticeSubscriber
-from query_service.queries import GetCategoryStats, GetProduct, SearchProducts
 from query_service.reader import ProductReader
 from query_service.search_cache import SearchCache
 from query_service.versions import VersionWaiters

@@ -14,15 +14,15 @@ from typing import Any
 from tandem.handlers import QueryHandler
 from tandem.read_model.models import PaginatedResult
 from tandem.result import Error, Failure, Result, Success
-
-from query_service.cache import ProductCache
-from query_service.metrics import VERSION_WAIT_SECONDS, VERSION_WAITS
-from query_service.queries import (
+from tandem_catalog.queries import (
     GetCategoryStats,
     GetProduct,
     SearchProducts,
     VersionedProduct,
 )
+
+from query_service.cache import ProductCache
+from query_service.metrics import VERSION_WAIT_SECONDS, VERSION_WAITS
 from query_service.reader import ProductReader
 from query_service.search_cache import SearchCache
 from query_service.versions import VersionWaiters

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import orjson
+import tandem_catalog
 from fastapi import APIRouter, Body, Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -32,9 +33,7 @@ from starlette.types import Receive, Scope, Send
 from tandem.api import CQRSEndpointFactory, ErrorBody, get_mediator
 from tandem.auth import JWTVerifier, Principal, issue_token, require_scopes
 from tandem.settings import TandemSettings
-
-from query_service.cache import ProductCache
-from query_service.queries import (
+from tandem_catalog.queries import (
     CategoryStats,
     GetCategoryStats,
     GetProduct,
@@ -42,9 +41,11 @@ from query_service.queries import (
     SearchProducts,
     VersionedProduct,
 )
+
+from query_service.cache import ProductCache
 from query_service.ws import READ_SCOPE, TICKET_SCOPE
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(tandem_catalog.__file__).parent / "static"
 VERSION_HEADER = "X-Read-Model-Version"
 SEARCH = "/api/products/search"
 PRODUCT = "/api/products/{id}"

@@ -17,9 +17,9 @@ from pymongo import ASCENDING, DESCENDING
 from tandem.read_model.filters import escape_regex
 from tandem.read_model.models import PaginatedResult
 from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL, PRODUCTS_READ_MODEL
+from tandem_catalog.queries import SearchProducts
 
 from query_service.collections import ActiveCollections
-from query_service.queries import SearchProducts
 
 Document = dict[str, Any]
 _HIDDEN = {"_id": 0}

@@ -10,13 +10,13 @@ from pydantic import ValidationError
 from query_service.bootstrap import QueryServiceSettings
 from query_service.cache import LruCache, ProductCache
 from query_service.fanout import FanOut, WsClient
-from query_service.queries import SearchProducts
 from query_service.reader import search_filter, sort_spec, to_api
 from query_service.versions import VersionWaiters
 from query_service.ws import TICKET_SCOPE, WsAuthenticator
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
 from tandem_catalog.contract import ChangeNotice
+from tandem_catalog.queries import SearchProducts
 
 pytestmark = pytest.mark.unit
 
@@ -207,7 +207,7 @@ class CountingReader:
 
 async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -> None:
     from query_service.handlers import GetProductHandler
-    from query_service.queries import GetProduct
+    from tandem_catalog.queries import GetProduct
 
     redis, reader, waiters = FakeRedisCache(), CountingReader(), VersionWaiters()
     cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from tandem.events import DomainEvent
+
 from tandem_catalog.events import (
     ProductCreated,
     ProductDetailsUpdated,

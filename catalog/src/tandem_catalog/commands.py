@@ -2,7 +2,7 @@
 
 The models check *shape* (types, required fields, lengths that protect the service); the
 business rules (price > 0 with two decimals, name 1-200 characters, no change after
-discontinuation) live in :class:`~command_service.domain.product.Product`, so they hold for
+discontinuation) live in :class:`~tandem_catalog.product.Product`, so they hold for
 every caller, not only for HTTP. ``expected_version`` is the version the client last saw
 (from ``If-Match`` or the body); ``None`` means "whatever is current".
 
@@ -30,7 +30,7 @@ from pydantic import (
 )
 from tandem.messages import Command
 
-from command_service.domain.product import NAME_MAX, PRICE_MAX
+from tandem_catalog.product import NAME_MAX, PRICE_MAX
 
 PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=PRODUCT_ID_PATTERN)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from command_service.domain import Product
 from tandem.errors import DomainError
 from tandem.testing.aggregate import AggregateScenario
+from tandem_catalog import Product
 from tandem_catalog.events import (
     CATALOG_REGISTRY,
     DEFAULT_CATEGORY,

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from tandem.aggregate import AggregateRoot, applies
 from tandem.errors import DomainError
+
 from tandem_catalog.events import (
     AGGREGATE_TYPE,
     ProductCreated,

@@ -7,14 +7,6 @@ from decimal import Decimal
 import pytest
 from projector.applier import guard_key
 from projector.messages import dead_letter_headers, decode
-from projector.products import (
-    Contribution,
-    FoldError,
-    category_totals,
-    contribution,
-    fold,
-    fold_all,
-)
 from tandem_catalog.contract import cloudevent_headers
 from tandem_catalog.events import (
     CATALOG_REGISTRY,
@@ -22,6 +14,14 @@ from tandem_catalog.events import (
     ProductDetailsUpdated,
     ProductDiscontinued,
     ProductPriceChanged,
+)
+from tandem_catalog.products import (
+    Contribution,
+    FoldError,
+    category_totals,
+    contribution,
+    fold,
+    fold_all,
 )
 
 pytestmark = pytest.mark.unit
