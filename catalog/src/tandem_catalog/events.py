@@ -70,7 +70,7 @@ for _event_cls in (ProductCreated, ProductDetailsUpdated, ProductPriceChanged, P
 
 @CATALOG_REGISTRY.upcaster(ProductCreated.event_type, from_version=1)
 @default_registry.upcaster(ProductCreated.event_type, from_version=1)
-def _product_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def product_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     # v1 products had no category; they are filed under the default one.
     return {**data, "category": data.get("category") or DEFAULT_CATEGORY}
 

@@ -45,6 +45,7 @@ from tandem.projections import (
 )
 from tandem_catalog.contract import (
     CHANGES_CHANNEL,
+    PRODUCTS_READ_MODEL,
     ChangeNotice,
     product_cache_key,
 )
@@ -357,6 +358,7 @@ def _version(delivery: Delivery) -> int:
 
 def _notice(event: DomainEvent, changed: dict[str, object], delivery: Delivery) -> ChangeNotice:
     return ChangeNotice(
+        read_model=PRODUCTS_READ_MODEL,
         id=event.aggregate_id,
         version=event.version,
         event_type=event.event_type,

@@ -127,6 +127,7 @@ class Rebuilder:
         if self.redis is None:
             return
         notice = ChangeNotice(
+            read_model=self.pointer.name,
             id=self.pointer.name,
             version=0,
             event_type=READ_MODEL_SWITCHED,

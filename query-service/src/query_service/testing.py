@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import uvicorn
-from tandem_catalog.contract import ChangeNotice
+from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
 
 from query_service.bootstrap import QueryServiceSettings, create_app
 
@@ -72,6 +72,10 @@ def notice(
 ) -> bytes:
     return orjson.dumps(
         ChangeNotice(
-            id=product_id, version=version, event_type=event_type, changed_fields=changed
+            read_model=PRODUCTS_READ_MODEL,
+            id=product_id,
+            version=version,
+            event_type=event_type,
+            changed_fields=changed,
         ).model_dump(mode="json")
     )

@@ -15,14 +15,20 @@ from query_service.versions import VersionWaiters
 from query_service.ws import TICKET_SCOPE, WsAuthenticator
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
-from tandem_catalog.contract import ChangeNotice
+from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
 from tandem_catalog.queries import SearchProducts
 
 pytestmark = pytest.mark.unit
 
 
 def change(product_id: str, version: int, event_type: str = "ProductPriceChanged") -> ChangeNotice:
-    return ChangeNotice(id=product_id, version=version, event_type=event_type, changed_fields={})
+    return ChangeNotice(
+        read_model=PRODUCTS_READ_MODEL,
+        id=product_id,
+        version=version,
+        event_type=event_type,
+        changed_fields={},
+    )
 
 
 async def test_waiter_wakes_on_the_notice_not_before() -> None:
