@@ -9,5 +9,7 @@ import os
 import secrets
 
 os.environ.setdefault("TANDEM_JWT_SECRET", secrets.token_hex(32))
+# The app every service serves in tests unless a test declares its own.
+os.environ.setdefault("TANDEM_APPS", "tandem_catalog.app:app")
 
 pytest_plugins = ["tandem.testing.infra"]

@@ -8,10 +8,13 @@ default that works against the local stack (``deploy/local/stack.py``).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from tandem.app import App
 
 Environment = Literal["development", "test", "production"]
 
@@ -38,6 +41,9 @@ class TandemSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore", frozen=True)
 
     environment: Environment = "development"
+    apps: EnvList = Field(default_factory=list)
+    """The apps this process serves (``TANDEM_APPS=package.module:app,...`` or entry point
+    names of the ``tandem.apps`` group); see :mod:`tandem.app`."""
     kafka_bootstrap_servers: str = "localhost:9092"
     mongo_url: str = "mongodb://localhost:27017"
     mongo_write_db: str = "tandem_write"
@@ -85,6 +91,12 @@ class TandemSettings(BaseSettings):
         if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
             raise ValueError("TANDEM_JWT_PUBLIC_KEY is required with RS256")
         return self
+
+    def load_apps(self) -> list[App]:
+        """The declared apps, imported and checked against each other (clear error if none)."""
+        from tandem.app import load_apps
+
+        return load_apps(self.apps)
 
     @property
     def is_production(self) -> bool:
