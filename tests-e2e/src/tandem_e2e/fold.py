@@ -9,7 +9,7 @@ counted twice) applied something twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -97,10 +97,14 @@ def apply(products: dict[str, ExpectedProduct], event: DomainEvent) -> None:
     product.updated_at = event.occurred_at
 
 
-def fold_products(
+def check_streams(
     events: Iterable[DomainEvent],
-) -> tuple[dict[str, ExpectedProduct], StoreIssues]:
-    products: dict[str, ExpectedProduct] = {}
+    creation: type[DomainEvent],
+    apply_event: Callable[[DomainEvent], None],
+    known: Container[str],
+) -> StoreIssues:
+    """Apply each event once, in store order, and report what the store itself got wrong:
+    repeated event ids, version gaps, events of an aggregate that was never created."""
     issues = StoreIssues()
     seen_ids: set[str] = set()
     last_version: dict[str, int] = {}
@@ -115,10 +119,18 @@ def fold_products(
                 f"{event.aggregate_id}: v{event.version} after v{expected - 1}"
             )
         last_version[event.aggregate_id] = event.version
-        if not isinstance(event, ProductCreated) and event.aggregate_id not in products:
+        if not isinstance(event, creation) and event.aggregate_id not in known:
             issues.orphans.append(f"{event.aggregate_id} v{event.version}")
             continue
-        apply(products, event)
+        apply_event(event)
+    return issues
+
+
+def fold_products(
+    events: Iterable[DomainEvent],
+) -> tuple[dict[str, ExpectedProduct], StoreIssues]:
+    products: dict[str, ExpectedProduct] = {}
+    issues = check_streams(events, ProductCreated, lambda e: apply(products, e), products)
     return products, issues
 
 
