@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from command_service.bootstrap import Service, create_app
-from command_service.settings import CommandServiceSettings
+from tandem.runtime.command.bootstrap import Service, create_app
+from tandem.runtime.command.settings import CommandServiceSettings
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from tandem.auth import issue_token

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from command_service.asyncapi import DEFAULT_PATH, build_asyncapi, render
+from tandem.runtime.command.asyncapi import DEFAULT_PATH, build_asyncapi, render
 from tandem_catalog.events import PRODUCT_EVENT_TYPES
 
 pytestmark = pytest.mark.unit
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.unit
 
 def test_committed_asyncapi_has_not_drifted() -> None:
     assert DEFAULT_PATH.read_bytes() == render(build_asyncapi()), (
-        "command-service/asyncapi.json is stale: run `uv run python -m command_service.asyncapi`"
+        "command-service/asyncapi.json is stale: run `uv run python -m tandem.runtime.command.asyncapi`"
     )
 
 

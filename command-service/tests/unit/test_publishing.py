@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from command_service.publishing import (
+from tandem.runtime.command.publishing import (
     OutboxPublisher,
     OutboxRelay,
     OutgoingCommit,
@@ -132,7 +132,7 @@ class _Producer:
 async def test_a_producer_whose_sequence_the_broker_lost_is_replaced() -> None:
     """OutOfOrderSequenceNumber never heals on the same idempotent producer: the sink fails the
     publish (the relay retries it) and swaps in a new producer."""
-    from command_service.publishing import KafkaEventSink
+    from tandem.runtime.command.publishing import KafkaEventSink
 
     class Sink(KafkaEventSink):
         def _new_producer(self) -> _Producer:  # type: ignore[override]

@@ -31,9 +31,9 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tandem.auth import AuthError, JWTVerifier
 
-from command_service.handlers import STORE_DOWN
-from command_service.metrics import IDEMPOTENT_REPLAYS
-from command_service.middleware import error_body, send_json
+from tandem.runtime.command.handlers import STORE_DOWN
+from tandem.runtime.command.metrics import IDEMPOTENT_REPLAYS
+from tandem.runtime.command.middleware import error_body, send_json
 
 log = structlog.get_logger("command_service.idempotency")
 HEADER = b"idempotency-key"

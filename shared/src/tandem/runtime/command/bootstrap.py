@@ -37,13 +37,13 @@ from tandem.observability import CorrelationIdMiddleware, PrometheusMiddleware, 
 from tandem_catalog import Product
 from tandem_catalog.events import CATALOG_REGISTRY
 
-from command_service.api import product_routes
-from command_service.asyncapi import build_asyncapi
-from command_service.handlers import ProductHandlers
-from command_service.idempotency import IdempotencyMiddleware, IdempotencyStore
-from command_service.middleware import BodySizeLimitMiddleware, RetryAfterMiddleware
-from command_service.publishing import KafkaEventSink, OutboxPublisher, OutboxRelay
-from command_service.settings import CommandServiceSettings
+from tandem.runtime.command.api import product_routes
+from tandem.runtime.command.asyncapi import build_asyncapi
+from tandem.runtime.command.handlers import ProductHandlers
+from tandem.runtime.command.idempotency import IdempotencyMiddleware, IdempotencyStore
+from tandem.runtime.command.middleware import BodySizeLimitMiddleware, RetryAfterMiddleware
+from tandem.runtime.command.publishing import KafkaEventSink, OutboxPublisher, OutboxRelay
+from tandem.runtime.command.settings import CommandServiceSettings
 
 SERVICE_NAME = "command-service"
 log = structlog.get_logger("command_service")

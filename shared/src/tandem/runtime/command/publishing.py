@@ -32,7 +32,7 @@ from tandem.events import DomainEvent
 from tandem.kafka import ensure_topics
 from tandem_catalog.contract import CLOUDEVENTS_SOURCE, cloudevent_headers
 
-from command_service.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_ERRORS, PUBLISH_QUEUE
+from tandem.runtime.command.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_ERRORS, PUBLISH_QUEUE
 
 log = structlog.get_logger("command_service.publishing")
 

@@ -22,7 +22,7 @@ from tandem_catalog import (
     UpdateProductDetails,
 )
 
-from command_service.publishing import OutgoingCommit
+from tandem.runtime.command.publishing import OutgoingCommit
 
 Submit = Callable[[OutgoingCommit], None]
 # Errors that mean "MongoDB did not answer", as opposed to "MongoDB said no".

@@ -28,7 +28,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ProductDiscontinued,
 )
 KAFKA_BINDING_VERSION = "0.5.0"
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "asyncapi.json"
+DEFAULT_PATH = Path.cwd() / "command-service" / "asyncapi.json"
 _CHANNEL = "productEvents"
 
 

@@ -29,7 +29,7 @@ from tandem_catalog import (
 )
 from tandem_catalog.commands import PRODUCT_ID_PATTERN
 
-from command_service.idempotency import MAX_KEY_LENGTH
+from tandem.runtime.command.idempotency import MAX_KEY_LENGTH
 
 WRITE_SCOPE = "products:write"
 PREFIX = "/api/products"
