@@ -142,7 +142,7 @@ async def test_a_producer_whose_sequence_the_broker_lost_is_replaced() -> None:
             return None
 
     _Producer.made = 0
-    sink = Sink("unused:9092", "t", partitions=1, retry_backoff=0.01)
+    sink = Sink("unused:9092", {"Product": "t"}, partitions=1, retry_backoff=0.01)
     await sink.run_connect()
     first = sink._producer
     commit = OutgoingCommit(commit_id_for("p1", 1), (created("p1"),))

@@ -1,10 +1,10 @@
-"""``python -m command_service``: serve the API with uvicorn (uvloop, httptools)."""
+"""The command runtime's process: serve every app's command routes with uvicorn (uvloop, httptools)."""
 
 from __future__ import annotations
 
 import uvicorn
-from tandem.observability import configure_logging
 
+from tandem.observability import configure_logging
 from tandem.runtime.command.bootstrap import SERVICE_NAME, create_app
 from tandem.runtime.command.settings import CommandServiceSettings
 

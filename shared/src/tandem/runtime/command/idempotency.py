@@ -29,8 +29,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from tandem.auth import AuthError, JWTVerifier
 
+from tandem.auth import AuthError, JWTVerifier
 from tandem.runtime.command.handlers import STORE_DOWN
 from tandem.runtime.command.metrics import IDEMPOTENT_REPLAYS
 from tandem.runtime.command.middleware import error_body, send_json
