@@ -14,14 +14,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from tandem.runtime.command.bootstrap import Service, create_app
-from tandem.runtime.command.settings import CommandServiceSettings
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from tandem.app import App
 from tandem.auth import issue_token
-from tandem.event_store.mongo import MongoEventStore
-from tandem.runtime.command.bootstrap import AppWriter
+from tandem.event_store import EventStore
+from tandem.runtime.command.bootstrap import AppWriter, Service, create_app
+from tandem.runtime.command.settings import CommandServiceSettings
 from tandem.testing.infra import InfraEndpoints
 from tandem_catalog.app import app as catalog
 
@@ -45,7 +44,7 @@ class RunningApp:
         return self.service.writer()
 
     @property
-    def store(self) -> MongoEventStore:
+    def store(self) -> EventStore:
         """The served app's event store (its commits collection is the outbox)."""
         return self.writer.event_store
 

@@ -89,8 +89,8 @@ async def test_auth(running: Any) -> None:
 async def test_auth_can_be_disabled_in_development_only(
     app_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tandem.runtime.command.settings import CommandServiceSettings
     from pydantic import ValidationError
+    from tandem.runtime.command.settings import CommandServiceSettings
 
     monkeypatch.delenv("TANDEM_JWT_SECRET", raising=False)  # the default: the published one
     for environment in ("production", "test"):

@@ -9,13 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tandem.event_store import InMemoryEventStore, commit_id_for
 from tandem.runtime.command.publishing import (
     OutboxPublisher,
     OutboxRelay,
     OutgoingCommit,
     cloudevent_headers,
 )
-from tandem.event_store import InMemoryEventStore, commit_id_for
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.unit

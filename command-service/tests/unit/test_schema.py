@@ -6,8 +6,8 @@ import re
 from decimal import Decimal
 
 import pytest
-from tandem.runtime.command.settings import DEV_CORS_ORIGINS, CommandServiceSettings
 from tandem.errors import DomainError
+from tandem.runtime.command.settings import DEV_CORS_ORIGINS, CommandServiceSettings
 from tandem_catalog import Product
 from tandem_catalog.commands import NAME_PATTERN, PRICE_STRING_PATTERN
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tandem.aggregate import AggregateRepository, AggregateRoot
 from tandem.app import AggregateSpec, App
 from tandem.auth import JWTVerifier
+from tandem.event_store import EventStore
 from tandem.event_store.mongo import MongoEventStore
 from tandem.event_store.mongo_snapshots import MongoSnapshotStore
 from tandem.mediator import Mediator
@@ -59,7 +60,7 @@ class AppWriter:
     """One app's write side: its event store (and outbox), publisher, relay and handlers."""
 
     app: App
-    event_store: MongoEventStore
+    event_store: EventStore
     publisher: OutboxPublisher
     relay: OutboxRelay
     handlers: list[AggregateCommandHandler]
@@ -101,7 +102,8 @@ class Service:
         while True:
             try:
                 for writer in self.writers:
-                    await writer.event_store.ensure_indexes()
+                    if isinstance(writer.event_store, MongoEventStore):
+                        await writer.event_store.ensure_indexes()
                 await self.idempotency.ensure_indexes()
             except Exception as exc:
                 log.warning("mongodb not ready", error=repr(exc))
@@ -161,8 +163,17 @@ def _writer(
     database: AsyncDatabase[dict[str, Any]],
     sink: KafkaEventSink,
     gate: StoreGate,
+    event_store: EventStore | None,
 ) -> AppWriter:
-    event_store = MongoEventStore(database, app.events_collection, registry=app.registry)
+    backlog: Callable[[], Awaitable[int]] | None = None
+    if event_store is None:
+        event_store = MongoEventStore(database, app.events_collection, registry=app.registry)
+        commits = database[app.events_collection]
+
+        async def unpublished() -> int:
+            return await commits.count_documents({"published": False})
+
+        backlog = unpublished
     publisher = OutboxPublisher(
         sink,
         event_store,
@@ -190,24 +201,26 @@ def _writer(
         )
         for spec in app.aggregates
     ]
-    commits = database[app.events_collection]
-
-    async def unpublished() -> int:
-        return await commits.count_documents({"published": False})
-
     relay = OutboxRelay(
         sink,
         event_store,
         interval=settings.relay_interval_s,
         grace=timedelta(seconds=settings.relay_grace_s),
         batch_size=settings.relay_batch_size,
-        backlog=unpublished,
+        backlog=backlog,
     )
     return AppWriter(app, event_store, publisher, relay, handlers)
 
 
-def build_service(settings: CommandServiceSettings, apps: Sequence[App] | None = None) -> Service:
-    """Wire everything; no I/O happens here (clients connect on first use, in the loop)."""
+def build_service(
+    settings: CommandServiceSettings,
+    apps: Sequence[App] | None = None,
+    event_stores: Callable[[App], EventStore] | None = None,
+) -> Service:
+    """Wire everything; no I/O happens here (clients connect on first use, in the loop).
+
+    ``event_stores`` replaces each app's MongoDB event store (an in-memory one in unit tests);
+    the gate then opens at start-up without creating indexes."""
     served = list(apps) if apps is not None else settings.load_apps()
     timeout = settings.mongo_timeout_ms
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -233,7 +246,10 @@ def build_service(settings: CommandServiceSettings, apps: Sequence[App] | None =
         retry_backoff=settings.retry_backoff_s,
     )
     gate = StoreGate()
-    writers = [_writer(app, settings, database, sink, gate) for app in served]
+    writers = [
+        _writer(app, settings, database, sink, gate, event_stores and event_stores(app))
+        for app in served
+    ]
     mediator = Mediator()
     for writer in writers:
         for handler in writer.handlers:
@@ -284,11 +300,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: CommandServiceSettings | None = None, apps: Sequence[App] | None = None
+    settings: CommandServiceSettings | None = None,
+    apps: Sequence[App] | None = None,
+    event_stores: Callable[[App], EventStore] | None = None,
 ) -> FastAPI:
     """The service for ``apps`` (default: the settings' ``TANDEM_APPS``)."""
     settings = settings or CommandServiceSettings()
-    service = build_service(settings, apps)
+    service = build_service(settings, apps, event_stores)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
