@@ -163,6 +163,7 @@ def _writer(
     database: AsyncDatabase[dict[str, Any]],
     sink: KafkaEventSink,
     gate: StoreGate,
+    *,
     event_store: EventStore | None,
 ) -> AppWriter:
     backlog: Callable[[], Awaitable[int]] | None = None
@@ -247,7 +248,14 @@ def build_service(
     )
     gate = StoreGate()
     writers = [
-        _writer(app, settings, database, sink, gate, event_stores and event_stores(app))
+        _writer(
+            app,
+            settings,
+            database,
+            sink,
+            gate,
+            event_store=event_stores(app) if event_stores else None,
+        )
         for app in served
     ]
     mediator = Mediator()
