@@ -257,10 +257,16 @@ async def test_on_the_real_servers_a_command_reaches_its_topic(
             "/api/tallies", json={"tally_id": "r-1"}, headers=running.headers()
         )
         assert created.status_code == 201, created.text
+        key = running.headers(**{"Idempotency-Key": "bump-1"})
         bumped = await running.client.post(
-            "/api/tallies/r-1/increment", json={"by": 2}, headers=running.headers()
+            "/api/tallies/r-1/increment", json={"by": 2}, headers=key
         )
         assert bumped.json() == {"id": "r-1", "version": 2}
+        again = await running.client.post("/api/tallies/r-1/increment", json={"by": 2}, headers=key)
+        assert again.json() == bumped.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        [_, event] = await running.store.get_events("r-1")
+        assert event.causation_id == "bump-1"
         records = await consume_topic(running.topic, 2)
         assert running.topic.endswith("tandem.tally.events")
         assert [r.key for r in records] == [b"r-1", b"r-1"]

@@ -349,7 +349,14 @@ def create_app(
         return asyncapi_document
 
     # Added innermost first: the request meets them in the opposite order.
-    app.add_middleware(IdempotencyMiddleware, store=service.idempotency, verifier=service.verifier)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        store=service.idempotency,
+        verifier=service.verifier,
+        prefixes=tuple(
+            {spec.route.rstrip("/") for served in service.apps for spec in served.aggregates}
+        ),
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RetryAfterMiddleware, seconds=settings.retry_after_s)
     if settings.allowed_origins:
