@@ -149,6 +149,7 @@ def release_env(ports: StackPorts, http_port: int, **extra: str) -> dict[str, st
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
     env.update(
         TANDEM_ENVIRONMENT="production",
+        TANDEM_APPS="tandem_catalog.app:app",
         TANDEM_LOG_LEVEL="WARNING",
         TANDEM_HTTP_HOST="127.0.0.1",
         TANDEM_HTTP_PORT=str(http_port),

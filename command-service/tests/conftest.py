@@ -1,4 +1,5 @@
-"""Fixtures for the command-service tests: an app on a private database and topic."""
+"""Fixtures for the command-service tests: the catalog served on a private database and
+topics (a random topic prefix)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from command_service.bootstrap import Service, create_app
-from command_service.settings import CommandServiceSettings
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
+from tandem.app import App
 from tandem.auth import issue_token
+from tandem.event_store import EventStore
+from tandem.runtime.command.bootstrap import AppWriter, Service, create_app
+from tandem.runtime.command.settings import CommandServiceSettings
 from tandem.testing.infra import InfraEndpoints
+from tandem_catalog.app import app as catalog
+
+PRODUCTS = catalog.aggregates[0]
 
 
 @dataclass
@@ -33,6 +39,24 @@ class RunningApp:
         service: Service = self.app.state.service
         return service
 
+    @property
+    def writer(self) -> AppWriter:
+        return self.service.writer()
+
+    @property
+    def store(self) -> EventStore:
+        """The served app's event store (its commits collection is the outbox)."""
+        return self.writer.event_store
+
+    @property
+    def topic(self) -> str:
+        """The topic of the first aggregate type (the catalog's products)."""
+        return self.service.topic(self.writer.app.aggregates[0])
+
+    @property
+    def events_collection(self) -> str:
+        return self.writer.app.events_collection
+
     def headers(self, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **extra}
 
@@ -43,11 +67,11 @@ def make_settings(infra: InfraEndpoints | None = None, **overrides: Any) -> Comm
         "environment": "test",
         "mongo_write_db": f"t_cmd_{name}",
         "mongo_read_db": f"t_cmd_read_{name}",
-        "topic": f"t-cmd-{name}",
+        "topic_prefix": f"t-cmd-{name}.",
         "partitions": 3,
-        "relay_interval_seconds": 0.5,
-        "relay_grace_seconds": 2.0,
-        "retry_backoff_seconds": 0.5,
+        "relay_interval_s": 0.5,
+        "relay_grace_s": 2.0,
+        "retry_backoff_s": 0.5,
         "kafka_request_timeout_ms": 5000,
     }
     if infra is not None:
@@ -60,10 +84,14 @@ def make_settings(infra: InfraEndpoints | None = None, **overrides: Any) -> Comm
 
 @asynccontextmanager
 async def running_app(
-    settings: CommandServiceSettings, *, wait_ready: bool = True
+    settings: CommandServiceSettings,
+    *,
+    wait_ready: bool = True,
+    apps: list[App] | None = None,
+    scopes: tuple[str, ...] = (PRODUCTS.scope,),
 ) -> AsyncIterator[RunningApp]:
-    app = create_app(settings)
-    token = issue_token(settings, "tester", ["products:write"], 3600)
+    app = create_app(settings, apps)
+    token = issue_token(settings, "tester", list(scopes), 3600)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -78,7 +106,7 @@ async def wait_ready_for(service: Service, timeout: float = 30.0) -> None:
     most tests want to see events on the topic)."""
     async with asyncio.timeout(timeout):
         while True:
-            if service.handlers.ready:
+            if service.gate.ready:
                 break
             await asyncio.sleep(0.05)
         await service.sink.connected.wait()
@@ -92,10 +120,16 @@ async def app_factory(
     """``async with app_factory(**settings) as running:`` — its database is dropped after."""
     databases: list[str] = []
 
-    def factory(*, wait_ready: bool = True, **overrides: Any) -> Any:
+    def factory(
+        *,
+        wait_ready: bool = True,
+        apps: list[App] | None = None,
+        scopes: tuple[str, ...] = (PRODUCTS.scope,),
+        **overrides: Any,
+    ) -> Any:
         settings = settings_factory(**overrides)
         databases.append(settings.mongo_write_db)
-        return running_app(settings, wait_ready=wait_ready)
+        return running_app(settings, wait_ready=wait_ready, apps=apps, scopes=scopes)
 
     yield factory
     for name in databases:

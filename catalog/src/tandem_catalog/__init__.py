@@ -4,9 +4,10 @@ commands, the ``products`` and ``category_stats`` read models, queries and the l
 Imports no I/O library; :mod:`tandem_catalog.app` declares it for the runtime.
 """
 
+from tandem.app import CommandAccepted
+
 from tandem_catalog.commands import (
     ChangeProductPrice,
-    CommandAccepted,
     CreateProduct,
     DiscontinueProduct,
     UpdateProductDetails,

@@ -21,13 +21,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
     model_validator,
 )
+from tandem.app import CommandAccepted
 from tandem.messages import Command
 
 from tandem_catalog.product import NAME_MAX, PRICE_MAX
@@ -122,15 +122,6 @@ def _json_integer(value: Any) -> Any:
 ExpectedVersion = Annotated[
     Annotated[int, Field(ge=0, le=2**53)] | None, BeforeValidator(_json_integer)
 ]
-
-
-class CommandAccepted(BaseModel):
-    """A command's answer: the aggregate and its version after the command (DESIGN.md)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    version: int
 
 
 class _ProductCommand(Command[CommandAccepted]):

@@ -1,28 +1,6 @@
-"""``python -m command_service``: serve the API with uvicorn (uvloop, httptools)."""
+"""``python -m command_service``: the library's command runtime (:mod:`tandem.runtime.command`)."""
 
-from __future__ import annotations
-
-import uvicorn
-from tandem.observability import configure_logging
-
-from command_service.bootstrap import SERVICE_NAME, create_app
-from command_service.settings import CommandServiceSettings
-
-
-def main() -> None:
-    settings = CommandServiceSettings()
-    configure_logging(SERVICE_NAME, settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
-
+from tandem.runtime.command.__main__ import main
 
 if __name__ == "__main__":
     main()

@@ -30,7 +30,7 @@ async def test_two_replicas_each_with_a_cache(replicas: Any) -> None:
     # read: the event says the price was 20, not 10.
     third = await _price(a, pid, "30.00")
     assert (third.status_code, third.json()["version"]) == (200, 3)
-    events = await a.service.event_store.get_events(pid)
+    events = await a.store.get_events(pid)
     assert [str(getattr(e, "old_price", "")) for e in events[1:]] == ["10.00", "20.00"]
 
     # b's copy is at 2 now: If-Match on the real version succeeds, a stale one is a 409
@@ -46,4 +46,4 @@ async def test_two_replicas_each_with_a_cache(replicas: Any) -> None:
     same = await _price(a, pid, "40.00")
     assert same.status_code == 409
     assert same.json()["error"]["code"] == "product_discontinued"
-    assert await a.service.event_store.current_version(pid) == 5
+    assert await a.store.current_version(pid) == 5

@@ -31,7 +31,7 @@ async def test_50_concurrent_updates_with_the_same_expected_version(running: Any
     conflicts = [r.json()["error"] for r in responses if r.status_code == 409]
     assert {c["code"] for c in conflicts} == {"concurrency_conflict"}
     assert {c["details"]["current_version"] for c in conflicts} <= {1, 2}
-    assert await running.service.event_store.current_version(product_id) == 2
+    assert await running.store.current_version(product_id) == 2
 
 
 async def test_if_match_mismatch_answers_the_current_version(running: Any) -> None:
@@ -80,7 +80,7 @@ async def test_if_match_and_body_version_that_differ_are_a_409_and_write_nothing
     error = response.json()["error"]
     assert error["code"] == "conflicting_preconditions"
     assert error["details"] == {"if_match": 1, "expected_version": 2}
-    assert await running.service.event_store.current_version(product_id) == 1
+    assert await running.store.current_version(product_id) == 1
     agreeing = await running.client.post(
         f"/api/products/{product_id}/price",
         json={"price": "12.00", "expected_version": 1},

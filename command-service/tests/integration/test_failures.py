@@ -98,7 +98,7 @@ async def test_mongodb_unreachable_gives_503_with_retry_after_and_writes_nothing
         assert ready.json()["checks"]["mongodb"].startswith("down")
         assert ready.json()["checks"]["kafka"] == "ok"
 
-        events = mongo_client[running.settings.mongo_write_db][running.settings.events_collection]
+        events = mongo_client[running.settings.mongo_write_db][running.events_collection]
         assert await events.count_documents({"aggregate_id": "while-down"}) == 0
         assert await events.count_documents({"aggregate_id": product_id}) == 1
 
@@ -139,13 +139,13 @@ async def test_kafka_down_commands_still_201_and_events_arrive_after_restart(
     env, bootstrap = private_kafka
     async with app_factory(
         kafka_bootstrap_servers=bootstrap,
-        relay_grace_seconds=1.0,
-        relay_interval_seconds=0.5,
+        relay_grace_s=1.0,
+        relay_interval_s=0.5,
         kafka_request_timeout_ms=3000,
     ) as running:
         first = await running.client.post("/api/products", json=BODY, headers=running.headers())
         assert first.status_code == 201
-        await consume_topic(running.settings.topic, 1, bootstrap=bootstrap)
+        await consume_topic(running.topic, 1, bootstrap=bootstrap)
 
         await asyncio.to_thread(_stack, env, "down", "kafka")
         ids = []
@@ -161,14 +161,14 @@ async def test_kafka_down_commands_still_201_and_events_arrive_after_restart(
         assert ready.status_code == 503
         assert ready.json()["checks"]["kafka"].startswith("down")
         await asyncio.sleep(1.5)  # let the fast path fail and the relay try
-        assert len(await running.service.event_store.list_unpublished()) >= 1
+        assert len(await running.store.list_unpublished()) >= 1
 
         await asyncio.to_thread(_stack, env, "up", "kafka")
-        records = await consume_topic(running.settings.topic, 6, timeout=90, bootstrap=bootstrap)
+        records = await consume_topic(running.topic, 6, timeout=90, bootstrap=bootstrap)
         published = {CATALOG_REGISTRY.deserialize_json(r.value).aggregate_id for r in records}
         assert set(ids) <= published
         async with asyncio.timeout(30):
             while True:
-                if not await running.service.event_store.list_unpublished():
+                if not await running.store.list_unpublished():
                     break
                 await asyncio.sleep(0.2)

@@ -83,14 +83,14 @@ async def test_auth(running: Any) -> None:
     ]:
         response = await running.client.request(method, path, json={"name": "x", "price": 1})
         assert response.status_code == 401, path
-    assert await running.service.event_store.current_version(product_id) == 1
+    assert await running.store.current_version(product_id) == 1
 
 
 async def test_auth_can_be_disabled_in_development_only(
     app_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from command_service.settings import CommandServiceSettings
     from pydantic import ValidationError
+    from tandem.runtime.command.settings import CommandServiceSettings
 
     monkeypatch.delenv("TANDEM_JWT_SECRET", raising=False)  # the default: the published one
     for environment in ("production", "test"):
@@ -142,7 +142,7 @@ async def test_openapi_documents_every_status(running: Any) -> None:
 async def test_asyncapi_is_served(running: Any) -> None:
     document = (await running.client.get("/asyncapi.json")).json()
     assert document["asyncapi"] == "3.0.0"
-    assert document["channels"]["productEvents"]["address"] == running.settings.topic
+    assert document["channels"]["productEvents"]["address"] == running.topic
 
 
 async def test_readyz_healthz_and_metrics(running: Any) -> None:
@@ -154,7 +154,7 @@ async def test_readyz_healthz_and_metrics(running: Any) -> None:
     await running.client.post(
         "/api/products", json={**BODY, "price": "0"}, headers=running.headers()
     )
-    await running.service.relay.run_once()
+    await running.writer.relay.run_once()
     text = (await running.client.get("/metrics")).text
     assert (
         'tandem_messages_total{error_code="",kind="command",message_type="CreateProduct",outcome="success"}'

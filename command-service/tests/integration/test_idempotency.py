@@ -14,7 +14,7 @@ BODY = {"name": "Desk", "price": "10.00", "category": "furniture"}
 
 async def _commits(running: Any) -> int:
     service = running.service
-    collection = service.mongo[running.settings.mongo_write_db][running.settings.events_collection]
+    collection = service.mongo[running.settings.mongo_write_db][running.events_collection]
     return int(await collection.count_documents({}))
 
 
@@ -81,7 +81,7 @@ async def test_keys_are_scoped_per_caller(running: Any) -> None:
 
 
 async def test_keys_expire(app_factory: Any) -> None:
-    async with app_factory(idempotency_ttl_seconds=1) as running:
+    async with app_factory(idempotency_ttl_s=1) as running:
         headers = running.headers(**{"Idempotency-Key": "short-lived"})
         first = await running.client.post("/api/products", json=BODY, headers=headers)
         await asyncio.sleep(1.2)

@@ -27,7 +27,7 @@ async def test_created_product_event_is_on_the_topic_with_cloudevents_headers(
     assert response.headers["location"] == f"/api/products/{product_id}"
     assert response.headers["x-correlation-id"] == "corr-123"
 
-    [record] = await consume_topic(running.settings.topic, 1)
+    [record] = await consume_topic(running.topic, 1)
     assert record.key == product_id.encode()
     headers = {name: value.decode() for name, value in record.headers}
     event = CATALOG_REGISTRY.deserialize_json(record.value)
@@ -50,7 +50,7 @@ async def test_created_product_event_is_on_the_topic_with_cloudevents_headers(
     # The fast path marks what it published, so the relay has nothing to redo.
     async with asyncio.timeout(10):
         while True:
-            if not await running.service.event_store.list_unpublished():
+            if not await running.store.list_unpublished():
                 break
             await asyncio.sleep(0.05)
 
@@ -64,7 +64,7 @@ async def test_topic_is_created_with_the_configured_partitions(
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         await admin.start()
         try:
-            [description] = await admin.describe_topics([running.settings.topic])
+            [description] = await admin.describe_topics([running.topic])
         finally:
             await admin.close()
     assert len(description["partitions"]) == 5
@@ -73,8 +73,8 @@ async def test_topic_is_created_with_the_configured_partitions(
 async def test_relay_publishes_a_commit_whose_publish_was_skipped(
     app_factory: Any, consume_topic: Any
 ) -> None:
-    async with app_factory(relay_grace_seconds=0.5, relay_interval_seconds=0.2) as running:
-        store = running.service.event_store
+    async with app_factory(relay_grace_s=0.5, relay_interval_s=0.2) as running:
+        store = running.store
         # A crash between the insert and the publish: the commit is stored, never queued.
         product_id = "crashed-1"
         await store.append(
@@ -98,7 +98,7 @@ async def test_relay_publishes_a_commit_whose_publish_was_skipped(
             ),
             expected_version=1,
         )
-        records = await consume_topic(running.settings.topic, 2, timeout=20)
+        records = await consume_topic(running.topic, 2, timeout=20)
         assert [r.key for r in records] == [product_id.encode()] * 2
         versions = [CATALOG_REGISTRY.deserialize_json(r.value).version for r in records]
         assert versions == [1, 2]  # per-aggregate version order
@@ -122,7 +122,7 @@ async def test_updates_follow_in_version_order_on_one_partition(
         )
         assert response.status_code == 200, response.text
         assert response.json()["version"] == version + 1
-    records = await consume_topic(running.settings.topic, 4)
+    records = await consume_topic(running.topic, 4)
     assert len({r.partition for r in records}) == 1
     events = [CATALOG_REGISTRY.deserialize_json(r.value) for r in records]
     assert [e.version for e in events] == [1, 2, 3, 4]

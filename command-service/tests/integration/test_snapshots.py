@@ -29,7 +29,7 @@ async def test_commands_on_a_snapshotted_product(app_factory: Any) -> None:
             )
             assert answer.status_code == 200, answer.text
             assert answer.json()["version"] == i + 2
-        snapshots = running.service.mongo[running.settings.mongo_write_db]["snapshots"]
+        snapshots = running.service.mongo[running.settings.mongo_write_db]["catalog_snapshots"]
         snapshot = await snapshots.find_one({"_id": pid})
         assert snapshot is not None
         assert snapshot["version"] == 6
@@ -60,7 +60,7 @@ async def test_commands_on_a_snapshotted_product(app_factory: Any) -> None:
         assert again.json()["error"]["code"] == "product_discontinued"
 
         # The snapshot path and a full replay agree on the state.
-        store = running.service.event_store
+        store = running.store
         snapshotting = AggregateRepository(
             Product, store, snapshot_store=MongoSnapshotStore(snapshots.database), snapshot_every=3
         )

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from command_service.asyncapi import DEFAULT_PATH, build_asyncapi, render
+from tandem.runtime.command.asyncapi import build_asyncapi, render
+from tandem_catalog.app import app as catalog
 from tandem_catalog.events import PRODUCT_EVENT_TYPES
 
 pytestmark = pytest.mark.unit
+COMMITTED = Path(__file__).resolve().parents[2] / "asyncapi.json"
 
 
 def test_committed_asyncapi_has_not_drifted() -> None:
-    assert DEFAULT_PATH.read_bytes() == render(build_asyncapi()), (
-        "command-service/asyncapi.json is stale: run `uv run python -m command_service.asyncapi`"
+    assert COMMITTED.read_bytes() == render(build_asyncapi([catalog])), (
+        "command-service/asyncapi.json is stale: run `TANDEM_APPS=tandem_catalog.app:app "
+        "uv run python -m tandem.runtime.command.asyncapi command-service/asyncapi.json`"
     )
 
 
 def test_document_covers_every_event_with_headers_and_key() -> None:
-    document = build_asyncapi("topic-x", 7)
+    document = build_asyncapi([catalog], 7, lambda spec: "topic-x")
     assert document["asyncapi"] == "3.0.0"
     channel = document["channels"]["productEvents"]
     assert channel["address"] == "topic-x"

@@ -9,13 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from command_service.publishing import (
+from tandem.event_store import InMemoryEventStore, commit_id_for
+from tandem.runtime.command.publishing import (
     OutboxPublisher,
     OutboxRelay,
     OutgoingCommit,
     cloudevent_headers,
 )
-from tandem.event_store import InMemoryEventStore, commit_id_for
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.unit
@@ -132,7 +132,7 @@ class _Producer:
 async def test_a_producer_whose_sequence_the_broker_lost_is_replaced() -> None:
     """OutOfOrderSequenceNumber never heals on the same idempotent producer: the sink fails the
     publish (the relay retries it) and swaps in a new producer."""
-    from command_service.publishing import KafkaEventSink
+    from tandem.runtime.command.publishing import KafkaEventSink
 
     class Sink(KafkaEventSink):
         def _new_producer(self) -> _Producer:  # type: ignore[override]
@@ -142,7 +142,7 @@ async def test_a_producer_whose_sequence_the_broker_lost_is_replaced() -> None:
             return None
 
     _Producer.made = 0
-    sink = Sink("unused:9092", "t", partitions=1, retry_backoff=0.01)
+    sink = Sink("unused:9092", {"Product": "t"}, partitions=1, retry_backoff=0.01)
     await sink.run_connect()
     first = sink._producer
     commit = OutgoingCommit(commit_id_for("p1", 1), (created("p1"),))

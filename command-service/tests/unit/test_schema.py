@@ -6,8 +6,8 @@ import re
 from decimal import Decimal
 
 import pytest
-from command_service.settings import DEV_CORS_ORIGINS, CommandServiceSettings
 from tandem.errors import DomainError
+from tandem.runtime.command.settings import DEV_CORS_ORIGINS, CommandServiceSettings
 from tandem_catalog import Product
 from tandem_catalog.commands import NAME_PATTERN, PRICE_STRING_PATTERN
 
@@ -57,8 +57,8 @@ def test_cors_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_create_schema_leaves_the_id_to_the_server() -> None:
-    from command_service.bootstrap import create_app
-    from command_service.settings import CommandServiceSettings
+    from tandem.runtime.command.bootstrap import create_app
+    from tandem.runtime.command.settings import CommandServiceSettings
 
     document = create_app(CommandServiceSettings(environment="test")).openapi()
     body = document["paths"]["/api/products"]["post"]["requestBody"]["content"]

@@ -72,6 +72,22 @@ class AggregateRoot:
     def clear_pending(self) -> None:
         self._pending.clear()
 
+    def stamp_pending(self, *, correlation_id: str | None, causation_id: str | None) -> None:
+        """Give every pending event the command's correlation and causation ids (where the
+        aggregate did not set its own), so domain methods need not take them as arguments:
+        the runtime calls this after a command decided and before the commit is appended.
+        Ids never change state, so the already applied events need no replay."""
+        if correlation_id is None and causation_id is None:
+            return
+        for index, event in enumerate(self._pending):
+            update: dict[str, str] = {}
+            if event.correlation_id is None and correlation_id is not None:
+                update["correlation_id"] = correlation_id
+            if event.causation_id is None and causation_id is not None:
+                update["causation_id"] = causation_id
+            if update:
+                self._pending[index] = event.model_copy(update=update)
+
     def apply(self, event: DomainEvent) -> None:
         """Change state for ``event``; no rule checks here (history is already true)."""
         name = self._appliers.get(type(event))

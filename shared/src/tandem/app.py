@@ -36,7 +36,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tandem.aggregate import AggregateRoot
 from tandem.events import DomainEvent, EventRegistry, Upcaster
@@ -69,6 +69,17 @@ class AppError(ValueError):
 
 
 # --- write side ------------------------------------------------------------------------------
+
+
+class CommandAccepted(BaseModel):
+    """Every command route's answer: the aggregate and its version after the command.
+
+    The result type of an app's commands (``class CreateThing(Command[CommandAccepted])``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -366,6 +377,7 @@ __all__ = [
     "AggregateSpec",
     "App",
     "AppError",
+    "CommandAccepted",
     "CommandRoute",
     "Contribution",
     "Document",

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from tandem.errors import TandemError, error_from_exception
-from tandem.event_store.protocol import EventStore
+from tandem.event_store.protocol import EventStore, OutgoingCommit
 from tandem.events import DomainEvent
 from tandem.result import Failure, Result, Success
 
@@ -88,6 +88,12 @@ class NullUnitOfWork:
         self.rolled_back = True
 
 
+Outbox = Callable[[OutgoingCommit], None]
+"""Takes a commit just appended, to publish it soon (the runtime's ``OutboxPublisher.submit``).
+It never blocks or fails: the commit is durable and unpublished in the event store, which the
+relay republishes from, so a commit the outbox drops is late, never lost."""
+
+
 class ProjectionApplier(Protocol):
     """What the command handler needs from ``tandem``'s ``ProjectionService``."""
 
@@ -153,6 +159,10 @@ class EventSourcingReadModelCommandHandler(TransactionalCommandHandler[TCommand,
     "new stream"); set ``check_expected_version = False`` to append after whatever is there.
     Projections run after the commit; if one fails the command still succeeded (its events are
     stored), so the error is logged and the projector heals the read model from the stream.
+
+    With an ``outbox`` each appended commit is handed to it, exactly as the runtime's aggregate
+    handler does, so events written through this handler reach Kafka by the same fast path
+    (and, without one, by the relay, since every commit is stored unpublished).
     """
 
     check_expected_version = True
@@ -162,10 +172,12 @@ class EventSourcingReadModelCommandHandler(TransactionalCommandHandler[TCommand,
         unit_of_work_factory: Callable[[], UnitOfWork],
         event_store: EventStore,
         projection_service: ProjectionApplier,
+        outbox: Outbox | None = None,
     ) -> None:
         super().__init__(unit_of_work_factory)
         self.event_store = event_store
         self.projection_service = projection_service
+        self.outbox = outbox
         self._pending: ContextVar[list[DomainEvent] | None] = ContextVar(
             f"tandem_pending_events_{id(self)}", default=None
         )
@@ -204,10 +216,13 @@ class EventSourcingReadModelCommandHandler(TransactionalCommandHandler[TCommand,
             expected = batch[0].version - 1 if self.check_expected_version else None
             new_version = await self.event_store.append(batch, expected_version=expected)
             first = new_version - len(batch) + 1
-            stored.extend(
+            commit = [
                 e if e.version == first + i else e.model_copy(update={"version": first + i})
                 for i, e in enumerate(batch)
-            )
+            ]
+            stored.extend(commit)
+            if self.outbox is not None:
+                self.outbox(OutgoingCommit.of(commit))
 
     async def _project(self, event: DomainEvent) -> None:
         try:
@@ -231,6 +246,7 @@ __all__ = [
     "EventHandler",
     "EventSourcingReadModelCommandHandler",
     "NullUnitOfWork",
+    "Outbox",
     "ProjectionApplier",
     "QueryHandler",
     "TransactionalCommandHandler",

@@ -19,6 +19,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from tandem.auth import issue_token
 from tandem.events import DomainEvent
 from tandem.settings import TandemSettings
+from tandem_catalog.app import app as catalog_app
 from tandem_catalog.contract import (
     CATEGORY_STATS_READ_MODEL,
     PRODUCT_TOPIC,
@@ -33,6 +34,8 @@ from tandem_e2e.fold import Comparison, compare, fold_products
 from tandem_e2e.ledger import Ledger
 from tandem_e2e.servers import ALL_SERVERS, ServerName, Servers
 from tandem_e2e.services import ServiceProcess, run_cli
+
+EVENTS = catalog_app.events_collection
 
 Doc = dict[str, Any]
 PROJECTORS = ("projector-1", "projector-2")
@@ -65,6 +68,7 @@ class System:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k in _KEEP_ENV}
         env.update(
             TANDEM_ENVIRONMENT="test",
+            TANDEM_APPS="tandem_catalog.app:app",
             TANDEM_KAFKA_BOOTSTRAP_SERVERS=self.config.kafka_bootstrap,
             TANDEM_MONGO_URL=self.config.mongo_url,
             TANDEM_MONGO_WRITE_DB=self.write_db,
@@ -85,8 +89,8 @@ class System:
         specs: list[tuple[str, str, dict[str, str]]] = [
             ("command-service", "command_service", {
                 # Short relay timings so an outage heals within a scenario's deadline.
-                "TANDEM_RELAY_INTERVAL_SECONDS": "1", "TANDEM_RELAY_GRACE_SECONDS": "2",
-                "TANDEM_MONGO_TIMEOUT_MS": "2000", "TANDEM_RETRY_BACKOFF_SECONDS": "0.5",
+                "TANDEM_RELAY_INTERVAL_S": "1", "TANDEM_RELAY_GRACE_S": "2",
+                "TANDEM_MONGO_TIMEOUT_MS": "2000", "TANDEM_RETRY_BACKOFF_S": "0.5",
                 "TANDEM_KAFKA_REQUEST_TIMEOUT_MS": "5000",
             }),
             ("query-service", "query_service", {}),
@@ -211,7 +215,7 @@ class System:
 
     async def store_events(self) -> list[DomainEvent]:
         """Every event in the store, commit by commit in store order (per-aggregate ordered)."""
-        commits = self.mongo[self.write_db]["events"].find({}, sort=[("position", ASCENDING)])
+        commits = self.mongo[self.write_db][EVENTS].find({}, sort=[("position", ASCENDING)])
         events: list[DomainEvent] = []
         async for commit in commits:
             events.extend(CATALOG_REGISTRY.deserialize(e) for e in commit["events"])
@@ -239,7 +243,7 @@ class System:
     async def store_versions(self, ids: Iterable[str]) -> dict[str, list[int]]:
         wanted = list(ids)
         found: dict[str, list[int]] = {i: [] for i in wanted}
-        cursor = self.mongo[self.write_db]["events"].find({"aggregate_id": {"$in": wanted}})
+        cursor = self.mongo[self.write_db][EVENTS].find({"aggregate_id": {"$in": wanted}})
         async for commit in cursor:
             for event in commit["events"]:
                 found[commit["aggregate_id"]].append(int(event["version"]))

@@ -7,6 +7,7 @@ that only needs the port (aggregates, handlers, tests) does not load the MongoDB
 from tandem.event_store.memory import InMemoryEventStore
 from tandem.event_store.protocol import (
     EventStore,
+    OutgoingCommit,
     StoredCommit,
     as_commit,
     commit_id_for,
@@ -16,6 +17,7 @@ from tandem.event_store.protocol import (
 __all__ = [
     "EventStore",
     "InMemoryEventStore",
+    "OutgoingCommit",
     "StoredCommit",
     "as_commit",
     "commit_id_for",

@@ -36,6 +36,27 @@ class StoredCommit:
     published: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingCommit:
+    """What a publisher needs of a commit: its id (to mark it) and its events in order.
+
+    Every writer (the runtime's aggregate handler and the seed's
+    ``EventSourcingReadModelCommandHandler``) hands one to its outbox right after the append;
+    the relay builds them from :class:`StoredCommit` for what the fast path missed."""
+
+    commit_id: str
+    events: tuple[DomainEvent, ...]
+
+    @classmethod
+    def from_stored(cls, commit: StoredCommit) -> OutgoingCommit:
+        return cls(commit.commit_id, commit.events)
+
+    @classmethod
+    def of(cls, events: Sequence[DomainEvent]) -> OutgoingCommit:
+        """The commit of ``events`` as appended (stamped versions; one aggregate)."""
+        return cls(commit_id_for(events[0].aggregate_id, events[0].version), tuple(events))
+
+
 @runtime_checkable
 class EventStore(Protocol):
     async def append(

@@ -29,11 +29,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from tandem.auth import AuthError, JWTVerifier
 
-from command_service.handlers import STORE_DOWN
-from command_service.metrics import IDEMPOTENT_REPLAYS
-from command_service.middleware import error_body, send_json
+from tandem.auth import AuthError, JWTVerifier
+from tandem.runtime.command.handlers import STORE_DOWN
+from tandem.runtime.command.metrics import IDEMPOTENT_REPLAYS
+from tandem.runtime.command.middleware import error_body, send_json
 
 log = structlog.get_logger("command_service.idempotency")
 HEADER = b"idempotency-key"
@@ -164,21 +164,26 @@ def _routed(scope: Scope) -> bool:
 
 
 class IdempotencyMiddleware:
-    """Applies to POST, PUT, PATCH and DELETE under ``prefix`` with an ``Idempotency-Key``."""
+    """Applies to POST, PUT, PATCH and DELETE under one of ``prefixes`` (the served command
+    routes) with an ``Idempotency-Key``."""
 
     def __init__(
-        self, app: ASGIApp, store: IdempotencyStore, verifier: JWTVerifier, prefix: str = "/api/"
+        self,
+        app: ASGIApp,
+        store: IdempotencyStore,
+        verifier: JWTVerifier,
+        prefixes: tuple[str, ...] = ("/api/",),
     ) -> None:
         self.app = app
         self.store = store
         self.verifier = verifier
-        self.prefix = prefix
+        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] not in UNSAFE_METHODS
-            or not scope["path"].startswith(self.prefix)
+            or not scope["path"].startswith(self.prefixes)
             or not _routed(scope)
         ):
             await self.app(scope, receive, send)

@@ -1,5 +1,8 @@
 """Events from the event store to Kafka: CloudEvents messages, the fast path and the relay.
 
+Each commit goes to its aggregate type's topic (:attr:`tandem.app.AggregateSpec.topic`), keyed
+by aggregate id, so one aggregate's events stay in one partition in version order.
+
 The commit document is the outbox (DESIGN.md): it is stored with ``published: false``. The
 request path only *queues* the commit for :class:`OutboxPublisher`, which sends batches to Kafka
 in the background and marks them published in one ``update_many``; the request returns right
@@ -14,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -27,27 +29,18 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
-from tandem.event_store import EventStore, StoredCommit
-from tandem.events import DomainEvent
+
+from tandem.event_store import EventStore, OutgoingCommit
 from tandem.kafka import ensure_topics
-from tandem_catalog.contract import CLOUDEVENTS_SOURCE, cloudevent_headers
+from tandem.runtime.command.metrics import (
+    EVENTS_PUBLISHED,
+    OUTBOX_BACKLOG,
+    PUBLISH_ERRORS,
+    PUBLISH_QUEUE,
+)
+from tandem.runtime.contract import CLOUDEVENTS_SOURCE, cloudevent_headers
 
-from command_service.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_ERRORS, PUBLISH_QUEUE
-
-log = structlog.get_logger("command_service.publishing")
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingCommit:
-    """What a publisher needs of a commit: its id (to mark it) and its events in order."""
-
-    commit_id: str
-    events: tuple[DomainEvent, ...]
-
-    @classmethod
-    def from_stored(cls, commit: StoredCommit) -> OutgoingCommit:
-        return cls(commit.commit_id, commit.events)
-
+log = structlog.get_logger("tandem.runtime.command.publishing")
 
 PRODUCER_STATE_LOST = (
     OutOfOrderSequenceNumber,
@@ -69,12 +62,13 @@ class KafkaEventSink:
 
     The service must accept commands while Kafka is down, including at start-up, so
     :meth:`run_connect` retries until the broker answers instead of failing the lifespan.
+    ``topics`` maps each aggregate type to its topic; one producer serves every app.
     """
 
     def __init__(
         self,
         bootstrap_servers: str,
-        topic: str,
+        topics: Mapping[str, str],
         *,
         partitions: int,
         replication_factor: int = 1,
@@ -83,7 +77,7 @@ class KafkaEventSink:
         retry_backoff: float = 1.0,
         source: str = CLOUDEVENTS_SOURCE,
     ) -> None:
-        self.topic = topic
+        self.topics = dict(topics)
         self._bootstrap = bootstrap_servers
         self._partitions = partitions
         self._replication = replication_factor
@@ -112,7 +106,7 @@ class KafkaEventSink:
                 continue
             self._producer = producer
             self.connected.set()
-            log.info("kafka producer started", topic=self.topic)
+            log.info("kafka producer started", topics=sorted(self.topics.values()))
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -127,24 +121,25 @@ class KafkaEventSink:
     async def ensure_topic(self) -> None:
         created = await ensure_topics(
             self._bootstrap,
-            [self.topic],
+            sorted(set(self.topics.values())),
             partitions=self._partitions,
             replication_factor=self._replication,
             request_timeout_ms=self._request_timeout_ms,
         )
         if created:
-            log.info("topic created", topic=self.topic, partitions=self._partitions)
+            log.info("topics created", topics=created, partitions=self._partitions)
 
     async def publish(self, commits: Sequence[OutgoingCommit]) -> None:
         producer = self._producer
         if producer is None:
             raise ConnectionError("the Kafka producer is not connected yet")
         futures: list[asyncio.Future[Any]] = []
+        topics = self.topics
         for commit in commits:
             for event in commit.events:
                 futures.append(
                     await producer.send(
-                        self.topic,
+                        topics[event.aggregate_type],
                         value=event.to_json(),
                         key=event.aggregate_id.encode(),
                         headers=cloudevent_headers(event, self._source),

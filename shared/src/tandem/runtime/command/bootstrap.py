@@ -1,13 +1,18 @@
-"""The command-service's one composition root: settings in, a running FastAPI app out.
+"""The command runtime's one composition root: settings and apps in, a running FastAPI app out.
 
 Everything with a connection or a task is built here and nowhere else; tests call
-:func:`create_app` with their own settings (a unique database and topic) and reach the wired
-objects through ``app.state.service``.
+:func:`create_app` with their own settings (a unique database and topic prefix) and, if they
+like, their own apps, and reach the wired objects through ``app.state.service``.
+
+Per app: one event store on ``App.events_collection`` (its commits are the outbox), one outbox
+publisher and relay, one :class:`AggregateCommandHandler` per aggregate type. Per process: one
+MongoDB client, one Kafka producer routing each commit to its aggregate type's topic, one
+idempotency store, one gate.
 
 Start-up never blocks on a dependency: index creation and the Kafka connection retry in the
 background, so the process is live at once and ``/readyz`` says what it still waits for.
-Commands are refused with 503 until the event store's unique index exists (writing without it
-could let two writers share a version); they are accepted while Kafka is down.
+Commands are refused with 503 until the event stores' unique indexes exist (writing without
+them could let two writers share a version); they are accepted while Kafka is down.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,25 +33,37 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from pymongo import AsyncMongoClient
-from tandem.aggregate import AggregateRepository
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tandem.aggregate import AggregateRepository, AggregateRoot
+from tandem.app import AggregateSpec, App
 from tandem.auth import JWTVerifier
+from tandem.event_store import EventStore
 from tandem.event_store.mongo import MongoEventStore
 from tandem.event_store.mongo_snapshots import MongoSnapshotStore
 from tandem.mediator import Mediator
 from tandem.observability import CorrelationIdMiddleware, PrometheusMiddleware, health_router
-from tandem_catalog import Product
-from tandem_catalog.events import CATALOG_REGISTRY
-
-from command_service.api import product_routes
-from command_service.asyncapi import build_asyncapi
-from command_service.handlers import ProductHandlers
-from command_service.idempotency import IdempotencyMiddleware, IdempotencyStore
-from command_service.middleware import BodySizeLimitMiddleware, RetryAfterMiddleware
-from command_service.publishing import KafkaEventSink, OutboxPublisher, OutboxRelay
-from command_service.settings import CommandServiceSettings
+from tandem.runtime.command.api import command_routes
+from tandem.runtime.command.asyncapi import build_asyncapi
+from tandem.runtime.command.handlers import AggregateCommandHandler, StoreGate
+from tandem.runtime.command.idempotency import IdempotencyMiddleware, IdempotencyStore
+from tandem.runtime.command.middleware import BodySizeLimitMiddleware, RetryAfterMiddleware
+from tandem.runtime.command.publishing import KafkaEventSink, OutboxPublisher, OutboxRelay
+from tandem.runtime.command.settings import CommandServiceSettings
 
 SERVICE_NAME = "command-service"
-log = structlog.get_logger("command_service")
+log = structlog.get_logger("tandem.runtime.command")
+
+
+@dataclass
+class AppWriter:
+    """One app's write side: its event store (and outbox), publisher, relay and handlers."""
+
+    app: App
+    event_store: EventStore
+    publisher: OutboxPublisher
+    relay: OutboxRelay
+    handlers: list[AggregateCommandHandler]
 
 
 @dataclass
@@ -54,39 +71,51 @@ class Service:
     """The wired object graph of one process."""
 
     settings: CommandServiceSettings
+    apps: list[App]
     mongo: AsyncMongoClient[dict[str, Any]]
-    event_store: MongoEventStore
+    writers: list[AppWriter]
     idempotency: IdempotencyStore
     sink: KafkaEventSink
-    publisher: OutboxPublisher
-    relay: OutboxRelay
-    handlers: ProductHandlers
+    gate: StoreGate
     mediator: Mediator
     verifier: JWTVerifier
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    def writer(self, name: str | None = None) -> AppWriter:
+        """The writer of app ``name`` (or of the only app)."""
+        if name is None:
+            if len(self.writers) != 1:
+                raise LookupError("several apps are served: name one")
+            return self.writers[0]
+        return next(w for w in self.writers if w.app.name == name)
+
+    def topic(self, spec: AggregateSpec) -> str:
+        return self.settings.topic_prefix + spec.topic
+
     async def check_mongo(self) -> None:
         await self.mongo.admin.command("ping")
-        if not self.handlers.ready:
+        if not self.gate.ready:
             raise RuntimeError("event store indexes not created yet")
 
     async def prepare_store(self) -> None:
         """Create the indexes correctness depends on, retrying while MongoDB is down."""
         while True:
             try:
-                await self.event_store.ensure_indexes()
+                for writer in self.writers:
+                    if isinstance(writer.event_store, MongoEventStore):
+                        await writer.event_store.ensure_indexes()
                 await self.idempotency.ensure_indexes()
             except Exception as exc:
                 log.warning("mongodb not ready", error=repr(exc))
-                await asyncio.sleep(self.settings.retry_backoff_seconds)
+                await asyncio.sleep(self.settings.retry_backoff_s)
                 continue
-            self.handlers.ready = True
+            self.gate.ready = True
             log.info("event store ready", database=self.settings.mongo_write_db)
             return
 
     async def purge_idempotency_keys(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.idempotency_purge_interval_seconds)
+            await asyncio.sleep(self.settings.idempotency_purge_interval_s)
             try:
                 purged = await self.idempotency.purge_expired()
             except Exception as exc:  # only housekeeping: expired keys are ignored on read
@@ -98,16 +127,17 @@ class Service:
         jobs: list[Coroutine[Any, Any, None]] = [
             self.prepare_store(),
             self.sink.run_connect(),
-            self.publisher.run(),
-            self.relay.run(),
             self.purge_idempotency_keys(),
         ]
+        for writer in self.writers:
+            jobs += [writer.publisher.run(), writer.relay.run()]
         self.tasks = [asyncio.create_task(job) for job in jobs]
 
     async def stop(self) -> None:
         """Publish what is queued (bounded), then stop; the relay covers anything left."""
         if self.sink.connected.is_set():
-            await self.publisher.drain(timeout=5.0)
+            for writer in self.writers:
+                await writer.publisher.drain(timeout=5.0)
         for task in self.tasks:
             task.cancel()
         # Each step is bounded: a client stuck on a dead server must not hold the process
@@ -117,18 +147,82 @@ class Service:
         await _bounded(self.mongo.close(), "mongodb client")
 
 
-SHUTDOWN_STEP_SECONDS = 10.0
+SHUTDOWN_STEP_S = 10.0
 
 
 async def _bounded(step: Awaitable[Any], what: str) -> None:
     try:
-        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+        await asyncio.wait_for(step, SHUTDOWN_STEP_S)
     except TimeoutError:
-        log.warning("shutdown step timed out", step=what, seconds=SHUTDOWN_STEP_SECONDS)
+        log.warning("shutdown step timed out", step=what, seconds=SHUTDOWN_STEP_S)
 
 
-def build_service(settings: CommandServiceSettings) -> Service:
-    """Wire everything; no I/O happens here (clients connect on first use, in the loop)."""
+def _writer(
+    app: App,
+    settings: CommandServiceSettings,
+    database: AsyncDatabase[dict[str, Any]],
+    sink: KafkaEventSink,
+    gate: StoreGate,
+    *,
+    event_store: EventStore | None,
+) -> AppWriter:
+    backlog: Callable[[], Awaitable[int]] | None = None
+    if event_store is None:
+        event_store = MongoEventStore(database, app.events_collection, registry=app.registry)
+        commits = database[app.events_collection]
+
+        async def unpublished() -> int:
+            return await commits.count_documents({"published": False})
+
+        backlog = unpublished
+    publisher = OutboxPublisher(
+        sink,
+        event_store,
+        batch_size=settings.publish_batch_size,
+        queue_size=settings.publish_queue_size,
+        retry_backoff=settings.retry_backoff_s,
+    )
+    snapshots = (
+        MongoSnapshotStore(database, f"{app.name}_{settings.snapshots_collection}")
+        if settings.snapshot_every
+        else None
+    )
+    handlers = [
+        AggregateCommandHandler(
+            spec,
+            AggregateRepository[AggregateRoot](
+                spec.aggregate,
+                event_store,
+                snapshot_store=snapshots,
+                snapshot_every=max(settings.snapshot_every, 1),
+                cache_size=settings.aggregate_cache_size,
+            ),
+            publisher.submit,
+            gate,
+        )
+        for spec in app.aggregates
+    ]
+    relay = OutboxRelay(
+        sink,
+        event_store,
+        interval=settings.relay_interval_s,
+        grace=timedelta(seconds=settings.relay_grace_s),
+        batch_size=settings.relay_batch_size,
+        backlog=backlog,
+    )
+    return AppWriter(app, event_store, publisher, relay, handlers)
+
+
+def build_service(
+    settings: CommandServiceSettings,
+    apps: Sequence[App] | None = None,
+    event_stores: Callable[[App], EventStore] | None = None,
+) -> Service:
+    """Wire everything; no I/O happens here (clients connect on first use, in the loop).
+
+    ``event_stores`` replaces each app's MongoDB event store (an in-memory one in unit tests);
+    the gate then opens at start-up without creating indexes."""
+    served = list(apps) if apps is not None else settings.load_apps()
     timeout = settings.mongo_timeout_ms
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo_url,
@@ -139,65 +233,48 @@ def build_service(settings: CommandServiceSettings) -> Service:
         tz_aware=True,
     )
     database = mongo[settings.mongo_write_db]
-    event_store = MongoEventStore(database, settings.events_collection, registry=CATALOG_REGISTRY)
     sink = KafkaEventSink(
         settings.kafka_bootstrap_servers,
-        settings.topic,
+        {
+            spec.aggregate_type: settings.topic_prefix + spec.topic
+            for app in served
+            for spec in app.aggregates
+        },
         partitions=settings.partitions,
         replication_factor=settings.topic_replication_factor,
         request_timeout_ms=settings.kafka_request_timeout_ms,
         linger_ms=settings.kafka_linger_ms,
-        retry_backoff=settings.retry_backoff_seconds,
+        retry_backoff=settings.retry_backoff_s,
     )
-    publisher = OutboxPublisher(
-        sink,
-        event_store,
-        batch_size=settings.publish_batch_size,
-        queue_size=settings.publish_queue_size,
-        retry_backoff=settings.retry_backoff_seconds,
-    )
-    snapshots = (
-        MongoSnapshotStore(database, settings.snapshots_collection)
-        if settings.snapshot_every
-        else None
-    )
-    repository = AggregateRepository(
-        Product,
-        event_store,
-        snapshot_store=snapshots,
-        snapshot_every=max(settings.snapshot_every, 1),
-        cache_size=settings.aggregate_cache_size,
-    )
-    handlers = ProductHandlers(repository, publisher.submit)
+    gate = StoreGate()
+    writers = [
+        _writer(
+            app,
+            settings,
+            database,
+            sink,
+            gate,
+            event_store=event_stores(app) if event_stores else None,
+        )
+        for app in served
+    ]
     mediator = Mediator()
-    for command_type, handler in handlers.handlers().items():
-        mediator.register_command_handler(command_type, handler)
-    commits = database[settings.events_collection]
-
-    async def unpublished() -> int:
-        return await commits.count_documents({"published": False})
-
-    relay = OutboxRelay(
-        sink,
-        event_store,
-        interval=settings.relay_interval_seconds,
-        grace=timedelta(seconds=settings.relay_grace_seconds),
-        batch_size=settings.relay_batch_size,
-        backlog=unpublished,
-    )
+    for writer in writers:
+        for handler in writer.handlers:
+            for command_type in handler.command_types:
+                mediator.register_command_handler(command_type, handler)
     return Service(
         settings=settings,
+        apps=served,
         mongo=mongo,
-        event_store=event_store,
+        writers=writers,
         idempotency=IdempotencyStore(
             database,
             settings.idempotency_collection,
-            timedelta(seconds=settings.idempotency_ttl_seconds),
+            timedelta(seconds=settings.idempotency_ttl_s),
         ),
         sink=sink,
-        publisher=publisher,
-        relay=relay,
-        handlers=handlers,
+        gate=gate,
         mediator=mediator,
         verifier=JWTVerifier(settings),
     )
@@ -230,9 +307,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
-def create_app(settings: CommandServiceSettings | None = None) -> FastAPI:
+def create_app(
+    settings: CommandServiceSettings | None = None,
+    apps: Sequence[App] | None = None,
+    event_stores: Callable[[App], EventStore] | None = None,
+) -> FastAPI:
+    """The service for ``apps`` (default: the settings' ``TANDEM_APPS``)."""
     settings = settings or CommandServiceSettings()
-    service = build_service(settings)
+    service = build_service(settings, apps, event_stores)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -246,8 +328,9 @@ def create_app(settings: CommandServiceSettings | None = None) -> FastAPI:
         title="Tandem command-service",
         version="1.0.0",
         description=(
-            "The product catalog's write API. Every command answers the product id and its new "
-            "version; reads are the query-service's. Events: see /asyncapi.json."
+            f"The write API of {', '.join(a.title or a.name for a in service.apps)}. Every "
+            "command answers the aggregate id and its new version; reads are the "
+            "query-service's. Events: see /asyncapi.json."
         ),
         lifespan=lifespan,
     )
@@ -255,25 +338,36 @@ def create_app(settings: CommandServiceSettings | None = None) -> FastAPI:
     app.state.mediator = service.mediator  # read by tandem.api.get_mediator
     app.add_exception_handler(HTTPException, _error_body_http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(product_routes(service.verifier))
+    for served in service.apps:
+        for spec in served.aggregates:
+            app.include_router(command_routes(spec, service.verifier))
     app.include_router(health_router({"mongodb": service.check_mongo, "kafka": service.sink.check}))
-    asyncapi_document = build_asyncapi(settings.topic, settings.partitions)
+    asyncapi_document = build_asyncapi(service.apps, settings.partitions, service.topic)
 
-    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3 document of the topic")
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3 document of the topics")
     async def asyncapi() -> dict[str, Any]:
         return asyncapi_document
 
     # Added innermost first: the request meets them in the opposite order.
-    app.add_middleware(IdempotencyMiddleware, store=service.idempotency, verifier=service.verifier)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        store=service.idempotency,
+        verifier=service.verifier,
+        prefixes=tuple(
+            {spec.route.rstrip("/") for served in service.apps for spec in served.aggregates}
+        ),
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RetryAfterMiddleware, seconds=settings.retry_after_seconds)
+    app.add_middleware(RetryAfterMiddleware, seconds=settings.retry_after_s)
     if settings.allowed_origins:
         # Outside the idempotency and size middlewares, so that a preflight (OPTIONS) is
         # answered here and every answer, errors included, carries the CORS headers.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_methods=["POST", "PATCH"],
+            allow_methods=sorted(
+                {r.method for a in service.apps for spec in a.aggregates for r in spec.commands}
+            ),
             allow_headers=[
                 "Authorization",
                 "Content-Type",

@@ -1,0 +1,1 @@
+"""The command side of the runtime: command routes, handlers, the outbox and its relay."""
