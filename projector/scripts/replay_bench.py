@@ -18,14 +18,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from projector.bootstrap import (
+from pymongo import AsyncMongoClient, UpdateOne
+from tandem.runtime.projector.bootstrap import (
     ProjectorSettings,
     build_consumer,
     clients,
     kafka_consumer,
     kafka_producer,
 )
-from pymongo import AsyncMongoClient, UpdateOne
 from tandem_catalog.contract import cloudevent_headers, dlq_topic
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from projector.store import Pointer
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
+from tandem.runtime.projector.store import Pointer
 from tandem_catalog.contract import cloudevent_headers
 from tandem_catalog.events import (
     CATALOG_REGISTRY,

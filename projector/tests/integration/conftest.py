@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
-from projector.bootstrap import (
+from projector_helpers import Publisher, create_topics
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from tandem.event_store.mongo import MongoEventStore
+from tandem.runtime.projector.bootstrap import (
     ProjectorSettings,
     build_consumer,
     clients,
     kafka_consumer,
     kafka_producer,
 )
-from projector_helpers import Publisher, create_topics
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-from tandem.event_store.mongo import MongoEventStore
 from tandem_catalog.contract import dlq_topic
 from tandem_catalog.events import CATALOG_REGISTRY
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 import pytest
-from projector.applier import BatchApplier
-from projector.bootstrap import clients
-from projector.messages import Delivery
-from projector.stats import fold_deltas
 from projector_helpers import assert_read_models_match
 from redis.asyncio import Redis
+from tandem.runtime.projector.applier import BatchApplier
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.messages import Delivery
+from tandem.runtime.projector.stats import fold_deltas
 from tandem_catalog.contract import product_cache_key
 from tandem_catalog.events import ProductCreated, ProductDetailsUpdated, ProductPriceChanged
 

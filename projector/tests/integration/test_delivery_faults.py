@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from projector.store import MEMBERS
 from projector_helpers import random_history, wait_until_match
 from redis.asyncio import Redis
+from tandem.runtime.projector.store import MEMBERS
 from tandem_catalog.contract import (
     CHANGES_CHANNEL,
     cloudevent_headers,

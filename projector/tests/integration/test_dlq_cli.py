@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from projector.dlq import list_dead_letters, replay_dead_letters
-from projector.messages import dead_letter_headers, decode
 from projector_helpers import projector_env, wait_until_match
+from tandem.runtime.projector.dlq import list_dead_letters, replay_dead_letters
+from tandem.runtime.projector.messages import dead_letter_headers, decode
 from tandem_catalog.contract import cloudevent_headers, dlq_topic
 from tandem_catalog.events import CATALOG_REGISTRY, ProductCreated
 

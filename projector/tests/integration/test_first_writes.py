@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from projector.bootstrap import clients
-from projector.messages import Delivery
-from projector.stats import fold_deltas
-from projector.store import MEMBERS
 from projector_helpers import assert_read_models_match
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.messages import Delivery
+from tandem.runtime.projector.stats import fold_deltas
+from tandem.runtime.projector.store import MEMBERS
 from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL, PRODUCTS_READ_MODEL
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from projector.dlq import replay_dead_letters
-from projector.projection import ProductsProjection
 from projector_helpers import wait_until_match
 from tandem.events import DomainEvent
+from tandem.runtime.projector.dlq import replay_dead_letters
+from tandem.runtime.projector.projection import ProductsProjection
 from tandem_catalog.contract import cloudevent_headers, dlq_topic
 from tandem_catalog.events import ProductCreated
 

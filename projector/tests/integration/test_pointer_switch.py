@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from projector.bootstrap import clients
-from projector.messages import Delivery
-from projector.store import Pointer
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.messages import Delivery
+from tandem.runtime.projector.store import Pointer
 from tandem_catalog.contract import PRODUCTS_READ_MODEL
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 

@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 import pytest
-from projector.store import Pointer
 from projector_helpers import (
     env_for,
     random_history,
@@ -20,6 +19,7 @@ from projector_helpers import (
     stop,
     wait_until_match,
 )
+from tandem.runtime.projector.store import Pointer
 
 pytestmark = pytest.mark.integration
 

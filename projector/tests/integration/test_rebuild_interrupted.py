@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from projector.bootstrap import clients
-from projector.rebuild import READ_MODEL_SWITCHED, Rebuilder
-from projector.store import Pointer
 from projector_helpers import env_for, random_history, wait_until_match
 from redis.asyncio import Redis
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.rebuild import READ_MODEL_SWITCHED, Rebuilder
+from tandem.runtime.projector.store import Pointer
 from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCTS_READ_MODEL, ChangeNotice
 
 pytestmark = pytest.mark.integration

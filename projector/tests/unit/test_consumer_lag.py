@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from projector.consumer import ProjectorConsumer
-
-from projector import metrics
+from tandem.runtime.projector import metrics
+from tandem.runtime.projector.consumer import ProjectorConsumer
 
 pytestmark = pytest.mark.unit
 

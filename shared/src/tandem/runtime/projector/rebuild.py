@@ -32,14 +32,14 @@ from datetime import UTC, datetime
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from tandem.event_store.mongo import MongoEventStore
-from tandem.events import DomainEvent
-from tandem.projections import ProjectionService
 from tandem_catalog.contract import CHANGES_CHANNEL, ChangeNotice
 from tandem_catalog.products import Document
 
-from projector.projection import ProductsProjection
-from projector.store import Pointer, WriteConflict, ensure_product_indexes
+from tandem.event_store.mongo import MongoEventStore
+from tandem.events import DomainEvent
+from tandem.projections import ProjectionService
+from tandem.runtime.projector.projection import ProductsProjection
+from tandem.runtime.projector.store import Pointer, WriteConflict, ensure_product_indexes
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int], None]

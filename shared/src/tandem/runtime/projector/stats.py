@@ -28,7 +28,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL
 
-from projector.store import DUPLICATE_KEY, conditional_update
+from tandem.runtime.projector.store import DUPLICATE_KEY, conditional_update
 
 Document = dict[str, Any]
 DELTAS = "category_stats_deltas"

@@ -125,6 +125,6 @@ async def ensure_read_model(db: AsyncDatabase[Document]) -> None:
         await ensure_product_indexes(db, collection)
     await db[CATEGORY_STATS_READ_MODEL].create_index([("active_count", DESCENDING)], name="count")
     await db[MEMBERS].create_index([("category", ASCENDING)], name="category")
-    from projector.stats import ensure_indexes
+    from tandem.runtime.projector.stats import ensure_indexes
 
     await ensure_indexes(db)

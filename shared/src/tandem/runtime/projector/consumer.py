@@ -17,14 +17,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
-from tandem.events import EventRegistry
 from tandem_catalog.contract import dlq_topic
 
-from projector import metrics
-from projector.applier import BatchApplier
-from projector.messages import Delivery, dead_letter_headers, decode
-from projector.stats import fold_deltas
-from projector.store import WriteConflict
+from tandem.events import EventRegistry
+from tandem.runtime.projector import metrics
+from tandem.runtime.projector.applier import BatchApplier
+from tandem.runtime.projector.messages import Delivery, dead_letter_headers, decode
+from tandem.runtime.projector.stats import fold_deltas
+from tandem.runtime.projector.store import WriteConflict
 
 logger = logging.getLogger(__name__)
 

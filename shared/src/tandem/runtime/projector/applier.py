@@ -36,13 +36,6 @@ import orjson
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from tandem.events import DomainEvent
-from tandem.projections import (
-    AggregateChange,
-    BatchPlan,
-    ProjectionError,
-    ProjectionService,
-)
 from tandem_catalog.contract import (
     CHANGES_CHANNEL,
     PRODUCTS_READ_MODEL,
@@ -51,11 +44,24 @@ from tandem_catalog.contract import (
 )
 from tandem_catalog.products import Contribution, Document, contribution
 
-from projector import metrics
-from projector.messages import Delivery
-from projector.projection import ProductsProjection
-from projector.stats import Share, log_shares
-from projector.store import MEMBERS, Pointer, WriteConflict, conditional_update, insert_new
+from tandem.events import DomainEvent
+from tandem.projections import (
+    AggregateChange,
+    BatchPlan,
+    ProjectionError,
+    ProjectionService,
+)
+from tandem.runtime.projector import metrics
+from tandem.runtime.projector.messages import Delivery
+from tandem.runtime.projector.projection import ProductsProjection
+from tandem.runtime.projector.stats import Share, log_shares
+from tandem.runtime.projector.store import (
+    MEMBERS,
+    Pointer,
+    WriteConflict,
+    conditional_update,
+    insert_new,
+)
 
 logger = logging.getLogger(__name__)
 

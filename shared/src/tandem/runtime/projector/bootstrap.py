@@ -15,17 +15,17 @@ from pydantic import Field
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
-from tandem.event_store.mongo import MongoEventStore
-from tandem.events import EventRegistry
-from tandem.projections import ProjectionService
-from tandem.settings import EnvList, TandemSettings
 from tandem_catalog.contract import PRODUCT_TOPIC, PROJECTOR_GROUP
 from tandem_catalog.events import CATALOG_REGISTRY
 
-from projector.applier import BatchApplier
-from projector.consumer import ProjectorConsumer
-from projector.projection import ProductsProjection
-from projector.store import ensure_read_model
+from tandem.event_store.mongo import MongoEventStore
+from tandem.events import EventRegistry
+from tandem.projections import ProjectionService
+from tandem.runtime.projector.applier import BatchApplier
+from tandem.runtime.projector.consumer import ProjectorConsumer
+from tandem.runtime.projector.projection import ProductsProjection
+from tandem.runtime.projector.store import ensure_read_model
+from tandem.settings import EnvList, TandemSettings
 
 
 class ProjectorSettings(TandemSettings):

@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from projector.messages import header, without_dlq_headers
+from tandem.runtime.projector.messages import header, without_dlq_headers
 
 
 @dataclass(frozen=True)

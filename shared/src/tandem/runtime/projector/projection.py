@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from tandem.events import DomainEvent
-from tandem.projections import AggregateChange, BatchProjection, ProjectionService
 from tandem_catalog.contract import PRODUCTS_READ_MODEL
 from tandem_catalog.products import Document, fold
 
-from projector.store import conditional_update, insert_new
+from tandem.events import DomainEvent
+from tandem.projections import AggregateChange, BatchProjection, ProjectionService
+from tandem.runtime.projector.store import conditional_update, insert_new
 
 
 class ProductsProjection(BatchProjection[Document]):
