@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 from command_service.settings import CommandServiceSettings
-from projector.bootstrap import ProjectorSettings
 from pydantic_settings import BaseSettings
 from query_service.bootstrap import QueryServiceSettings
+from tandem.runtime.projector.settings import ProjectorSettings
 
 from conftest import K8S, ROOT
 

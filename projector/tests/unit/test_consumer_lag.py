@@ -34,10 +34,11 @@ def test_lag_skips_partitions_revoked_since_the_batch() -> None:
         None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         topics=["t"],
+        group_id="g",
     )
     batches: dict[TopicPartition, list[Any]] = {
         mine: [SimpleNamespace(topic="t", partition=0, offset=41)],
         TopicPartition("t", 1): [SimpleNamespace(topic="t", partition=1, offset=7)],
     }
     runner._update_lag(batches)
-    assert metrics.LAG.labels("t", "0")._value.get() == 58
+    assert metrics.LAG.labels("t", "0", "g")._value.get() == 58

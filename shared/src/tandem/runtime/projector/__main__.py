@@ -1,4 +1,4 @@
-"""``python -m projector [run]``, ``dlq list|replay``, ``rebuild products``."""
+"""``python -m projector [run] [--read-models a,b]``, ``dlq list|replay``, ``rebuild <name>``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sys
 from typing import Any
 
 import uvicorn
-from tandem_catalog.contract import dlq_topic
 
+from tandem.app import AppError
 from tandem.kafka import ensure_topics
 from tandem.observability import configure_logging
+from tandem.runtime.contract import dlq_topic
 from tandem.runtime.projector.bootstrap import (
     ProjectorSettings,
     build_consumer,
@@ -23,7 +24,6 @@ from tandem.runtime.projector.bootstrap import (
 )
 from tandem.runtime.projector.dlq import list_dead_letters, replay_dead_letters
 from tandem.runtime.projector.http import create_app
-from tandem.runtime.projector.rebuild import Rebuilder
 
 logger = logging.getLogger("projector")
 
@@ -33,11 +33,11 @@ async def run(settings: ProjectorSettings) -> None:
         # Subscribing to a missing topic would idle until the next metadata refresh (minutes).
         await ensure_topics(
             settings.kafka_bootstrap_servers,
-            settings.topics,
+            c.served.topics,
             partitions=settings.partitions,
             replication_factor=settings.topic_replication_factor,
         )
-        consumer = kafka_consumer(settings)
+        consumer = kafka_consumer(settings, c.served.group_id)
         producer = kafka_producer(settings)
         await producer.start()
         await consumer.start()
@@ -90,55 +90,84 @@ async def run(settings: ProjectorSettings) -> None:
             raise work.exception()  # type: ignore[misc]
 
 
-async def rebuild(settings: ProjectorSettings) -> str:
+async def rebuild(settings: ProjectorSettings, name: str) -> str:
     from tqdm import tqdm
 
     async with clients(settings) as c:
-        total = await c.write_db["events"].estimated_document_count()
-        rebuilder = Rebuilder(
-            c.read_db,
-            c.event_store(),
-            c.projections(),
-            page_size=settings.rebuild_page_size,
-            settle_s=settings.rebuild_settle_s,
-            catchup_margin=settings.rebuild_catchup_margin,
-            redis=c.redis,
-        )
+        rebuilder = c.rebuilder(name)
+        app = next(app for app in c.apps if name in {rm.name for rm in app.read_models})
+        total = await c.write_db[app.events_collection].estimated_document_count()
         with tqdm(total=total, unit="commit", disable=not sys.stderr.isatty()) as bar:
             return await rebuilder.run(bar.update)
 
 
+async def _dead_letters(settings: ProjectorSettings, action: str) -> None:
+    async with clients(settings) as c:
+        for part in c.served.parts:
+            for topic in part.topics:
+                dlq = dlq_topic(topic)
+                bootstrap = settings.kafka_bootstrap_servers
+                if action == "list":
+                    letters = await list_dead_letters(bootstrap, dlq, part.app.registry)
+                else:
+                    letters = await replay_dead_letters(
+                        bootstrap, dlq, c.served.group_id, part.app.registry
+                    )
+                for letter in letters:
+                    print(("replayed " if action == "replay" else "") + letter.describe())
+                print(f"{dlq}: {len(letters)} dead letter(s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m projector")
+    parser.add_argument(
+        "--read-models",
+        help="comma-separated read models this process serves (default: TANDEM_READ_MODELS, "
+        "else every read model of TANDEM_APPS)",
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="consume and project (default)")
     dlq = sub.add_parser("dlq", help="dead letters")
     dlq.add_argument("action", choices=["list", "replay"])
     rb = sub.add_parser("rebuild", help="rebuild a read model from the event store")
-    rb.add_argument("model", choices=["products"])
+    rb.add_argument("model", nargs="?", help="the read model; omitted: list the declared ones")
     args = parser.parse_args(argv)
-    settings = ProjectorSettings()
+    overrides: dict[str, Any] = {}
+    if args.read_models is not None:
+        overrides["read_models"] = [n.strip() for n in args.read_models.split(",") if n.strip()]
+    settings = ProjectorSettings(**overrides)
     configure_logging("projector", settings.log_level)
     command = args.command or "run"
-    if command == "run":
-        _run_loop(run(settings))
-    elif command == "dlq":
-        for topic in settings.topics:
-            if args.action == "list":
-                letters = _run_loop(
-                    list_dead_letters(settings.kafka_bootstrap_servers, dlq_topic(topic))
-                )
-            else:
-                letters = _run_loop(
-                    replay_dead_letters(
-                        settings.kafka_bootstrap_servers, dlq_topic(topic), settings.group_id
+    try:
+        if command == "run":
+            _run_loop(run(settings))
+        elif command == "dlq":
+            _run_loop(_dead_letters(settings, args.action))
+        else:
+            apps = settings.load_apps()
+            names = [rm.name for app in apps for rm in app.read_models if rm.is_fold]
+            if args.model not in names:
+                derived = {
+                    rm.name: app.source_of(rm).name
+                    for app in apps
+                    for rm in app.read_models
+                    if not rm.is_fold
+                }
+                if args.model in derived:
+                    print(
+                        f"{args.model} is totals derived from {derived[args.model]}'s events "
+                        "exactly once; it needs no rebuild (a rebuild of its source leaves it "
+                        "exact)",
+                        file=sys.stderr,
                     )
-                )
-            for letter in letters:
-                print(("replayed " if args.action == "replay" else "") + letter.describe())
-            print(f"{dlq_topic(topic)}: {len(letters)} dead letter(s)")
-    else:
-        print(f"products now read from {_run_loop(rebuild(settings))}")
+                elif args.model is not None:
+                    print(f"no read model {args.model!r}", file=sys.stderr)
+                print("read models to rebuild: " + ", ".join(names), file=sys.stderr)
+                return 0 if args.model is None else 2
+            print(f"{args.model} now read from {_run_loop(rebuild(settings, args.model))}")
+    except AppError as exc:
+        print(f"projector: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,60 +1,51 @@
-"""The projector's one composition root: settings, clients, the applier and the consumer.
+"""The projector's one composition root: the apps, what this process serves, clients, the
+applier and the consumer.
 
 ``__main__`` (run, dlq, rebuild), the benchmark script and the tests build everything here.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import Field
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
-from tandem_catalog.contract import PRODUCT_TOPIC, PROJECTOR_GROUP
-from tandem_catalog.events import CATALOG_REGISTRY
 
+from tandem.app import App
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import EventRegistry
 from tandem.projections import ProjectionService
 from tandem.runtime.projector.applier import BatchApplier
 from tandem.runtime.projector.consumer import ProjectorConsumer
-from tandem.runtime.projector.projection import ProductsProjection
-from tandem.runtime.projector.store import ensure_read_model
-from tandem.settings import EnvList, TandemSettings
+from tandem.runtime.projector.projection import FoldReadModel
+from tandem.runtime.projector.rebuild import Rebuilder
+from tandem.runtime.projector.served import Served, select
+from tandem.runtime.projector.settings import ProjectorSettings
+from tandem.runtime.projector.store import Pointer, ensure_indexes
+from tandem.runtime.projector.totals import Totals
 
-
-class ProjectorSettings(TandemSettings):
-    """Every tunable of the projector (env ``TANDEM_<FIELD>``); see docs/projector.md."""
-
-    http_port: int = Field(default=8003, ge=0, le=65535)
-    group_id: str = PROJECTOR_GROUP
-    topics: EnvList = Field(default_factory=lambda: [PRODUCT_TOPIC], min_length=1)
-    batch_size: int = Field(default=2000, ge=1, le=50_000)
-    batch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
-    fold_retries: int = Field(default=3, ge=0, le=20)
-    retry_backoff_s: float = Field(default=0.1, ge=0.0, le=60.0)
-    infra_backoff_max_s: float = Field(default=10.0, ge=0.1, le=600.0)
-    redis_retries: int = Field(default=3, ge=0, le=20)
-    shutdown_grace_s: float = Field(default=20.0, ge=0.0, le=600.0)
-    cache_ttl_s: float = Field(default=300.0, gt=0.0)
-    session_timeout_ms: int = Field(default=10_000, ge=1000)
-    heartbeat_interval_ms: int = Field(default=1000, ge=100)
-    rebuild_page_size: int = Field(default=2000, ge=1, le=50_000)
-    rebuild_settle_s: float = Field(default=5.0, ge=0.0, le=600.0)
-    rebuild_catchup_margin: int = Field(default=10_000, ge=0)
+__all__ = [
+    "Clients",
+    "ProjectorSettings",
+    "build_consumer",
+    "clients",
+    "kafka_consumer",
+    "kafka_producer",
+]
 
 
 @dataclass
 class Clients:
     settings: ProjectorSettings
+    apps: list[App]
+    served: Served
     mongo: AsyncMongoClient[dict[str, Any]]
     redis: Redis
-    registry: EventRegistry
 
     @property
     def read_db(self) -> AsyncDatabase[dict[str, Any]]:
@@ -64,24 +55,60 @@ class Clients:
     def write_db(self) -> AsyncDatabase[dict[str, Any]]:
         return self.mongo[self.settings.mongo_write_db]
 
-    def event_store(self) -> MongoEventStore:
-        return MongoEventStore(self.write_db, registry=self.registry)
+    def app(self, name: str) -> App:
+        return next(app for app in self.apps if app.name == name)
 
-    def projections(self) -> ProjectionService:
-        """Every projection the projector maintains, registered once; gaps heal from the store.
+    def event_store(self, app: App) -> MongoEventStore:
+        return MongoEventStore(self.write_db, app.events_collection, registry=app.registry)
 
-        ``category_stats`` is not a projection of its own here: it is derived from the same
-        fold as ``products`` (see ``projector.applier``), so it cannot disagree with it.
+    def projections(self, app: App) -> ProjectionService:
+        """Every fold read model of ``app`` this process serves, registered once; their gaps
+        heal from that app's event store.
+
+        A totals read model is not a projection of its own here: it is derived from the same
+        fold as its source (see ``tandem.runtime.projector.applier``), so it cannot disagree
+        with it.
         """
-        service = ProjectionService(event_store=self.event_store())
-        service.register_batch_projection(ProductsProjection(self.read_db))
+        service = ProjectionService(event_store=self.event_store(app))
+        for part in self.served.parts:
+            if part.app.name == app.name:
+                for spec in part.folds:
+                    service.register_batch_projection(FoldReadModel(spec, self.read_db))
         return service
+
+    @property
+    def registries(self) -> dict[str, EventRegistry]:
+        """Per subscribed topic, the registry of the app whose events it carries."""
+        return {t: p.app.registry for p in self.served.parts for t in p.topics}
+
+    def rebuildable(self) -> list[str]:
+        """The fold read models a rebuild can replay (totals stay exact on their own)."""
+        return [rm.name for app in self.apps for rm in app.read_models if rm.is_fold]
+
+    def rebuilder(self, name: str, **overrides: Any) -> Rebuilder:
+        """The rebuild of fold read model ``name`` (:class:`KeyError` when none has it)."""
+        for app in self.apps:
+            for spec in app.read_models:
+                if spec.name == name and spec.is_fold:
+                    service = ProjectionService(event_store=self.event_store(app))
+                    service.register_batch_projection(FoldReadModel(spec, self.read_db))
+                    s = self.settings
+                    options: dict[str, Any] = {
+                        "page_size": s.rebuild_page_size,
+                        "settle_s": s.rebuild_settle_s,
+                        "catchup_margin": s.rebuild_catchup_margin,
+                        "redis": self.redis,
+                        **overrides,
+                    }
+                    return Rebuilder(spec, self.read_db, self.event_store(app), service, **options)
+        raise KeyError(name)
 
     def applier(self) -> BatchApplier:
         s = self.settings
         return BatchApplier(
             self.read_db,
-            self.projections(),
+            self.served,
+            {p.app.name: self.projections(p.app) for p in self.served.parts},
             self.redis,
             cache_ttl_s=s.cache_ttl_s,
             fold_retries=s.fold_retries,
@@ -91,13 +118,18 @@ class Clients:
 
 
 @asynccontextmanager
-async def clients(settings: ProjectorSettings) -> AsyncIterator[Clients]:
+async def clients(
+    settings: ProjectorSettings, apps: Sequence[App] | None = None
+) -> AsyncIterator[Clients]:
+    """``apps`` default to ``settings.load_apps()`` (``TANDEM_APPS``)."""
+    loaded = list(apps) if apps is not None else settings.load_apps()
+    served = select(loaded, settings)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
     )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     try:
-        yield Clients(settings, mongo, redis, CATALOG_REGISTRY)
+        yield Clients(settings, loaded, served, mongo, redis)
     finally:
         await redis.aclose()
         await mongo.close()
@@ -109,10 +141,10 @@ def kafka_producer(settings: ProjectorSettings) -> AIOKafkaProducer:
     )
 
 
-def kafka_consumer(settings: ProjectorSettings, group_id: str | None = None) -> AIOKafkaConsumer:
+def kafka_consumer(settings: ProjectorSettings, group_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group_id or settings.group_id,
+        group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -121,17 +153,29 @@ def kafka_consumer(settings: ProjectorSettings, group_id: str | None = None) -> 
     )
 
 
+async def ensure_read_models(c: Clients) -> None:
+    """Indexes of the served read models (the active collection of each fold, and the totals'
+    helpers); idempotent."""
+    for part in c.served.parts:
+        for spec in part.folds:
+            for collection in await Pointer(c.read_db, spec.name).targets():
+                await ensure_indexes(c.read_db, collection, spec.indexes)
+        for spec in part.totals:
+            await Totals(spec, c.read_db).ensure_indexes()
+
+
 async def build_consumer(
     c: Clients, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
 ) -> ProjectorConsumer:
     s = c.settings
-    await ensure_read_model(c.read_db)
+    await ensure_read_models(c)
     return ProjectorConsumer(
         consumer,
         producer,
         c.applier(),
-        c.registry,
-        topics=s.topics,
+        c.registries,
+        topics=c.served.topics,
+        group_id=c.served.group_id,
         batch_size=s.batch_size,
         batch_max_wait_ms=s.batch_max_wait_ms,
         infra_backoff_s=max(s.retry_backoff_s, 0.05),
