@@ -144,31 +144,34 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "dlq":
             _run_loop(_dead_letters(settings, args.action))
         else:
-            apps = settings.load_apps()
-            names = [rm.name for app in apps for rm in app.read_models if rm.is_fold]
-            if args.model not in names:
-                derived = {
-                    rm.name: app.source_of(rm).name
-                    for app in apps
-                    for rm in app.read_models
-                    if not rm.is_fold
-                }
-                if args.model in derived:
-                    print(
-                        f"{args.model} is totals derived from {derived[args.model]}'s events "
-                        "exactly once; it needs no rebuild (a rebuild of its source leaves it "
-                        "exact)",
-                        file=sys.stderr,
-                    )
-                elif args.model is not None:
-                    print(f"no read model {args.model!r}", file=sys.stderr)
-                print("read models to rebuild: " + ", ".join(names), file=sys.stderr)
-                return 0 if args.model is None else 2
-            print(f"{args.model} now read from {_run_loop(rebuild(settings, args.model))}")
+            return _rebuild_command(settings, args.model)
     except AppError as exc:
         print(f"projector: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _rebuild_command(settings: ProjectorSettings, name: str | None) -> int:
+    """Rebuild ``name``; without a name, or with one no fold read model has, list those that
+    can be rebuilt (totals need no rebuild: they never read their source's collection)."""
+    apps = settings.load_apps()
+    names = [rm.name for app in apps for rm in app.read_models if rm.is_fold]
+    if name in names:
+        print(f"{name} now read from {_run_loop(rebuild(settings, name))}")
+        return 0
+    derived = {
+        rm.name: app.source_of(rm).name for app in apps for rm in app.read_models if not rm.is_fold
+    }
+    if name is not None and name in derived:
+        print(
+            f"{name} is totals derived exactly once from the events of {derived[name]}; it "
+            "needs no rebuild (a rebuild of its source leaves it exact)",
+            file=sys.stderr,
+        )
+    elif name is not None:
+        print(f"no read model {name!r}", file=sys.stderr)
+    print("read models to rebuild: " + ", ".join(names), file=sys.stderr)
+    return 2 if name is not None and name not in derived else 0
 
 
 def _run_loop(coro: Any) -> Any:
