@@ -178,7 +178,7 @@ def env_for(env: Any, **values: str) -> dict[str, str]:
         mongo_write_db=s.mongo_write_db,
         mongo_read_db=s.mongo_read_db,
         group_id=s.group_id,
-        topic_namespace=env.namespace,
+        topic_prefix=env.topic_prefix,
         **values,
     )
 

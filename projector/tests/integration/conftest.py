@@ -30,7 +30,7 @@ from tandem_catalog.app import app as catalog
 @dataclass
 class Env:
     settings: ProjectorSettings
-    namespace: str
+    topic_prefix: str
     topic: str
     read_db: AsyncDatabase[dict[str, Any]]
     write_db: AsyncDatabase[dict[str, Any]]
@@ -42,8 +42,8 @@ class Env:
 async def env(
     infra: Any, mongo_client: AsyncMongoClient[dict[str, Any]], unique_name: str
 ) -> AsyncIterator[Env]:
-    namespace = unique_name.replace(".", "_")
-    topic = topic_in(catalog.aggregates[0], namespace)
+    prefix = f"{unique_name}."
+    topic = topic_in(catalog.aggregates[0], prefix)
     await create_topics(infra.kafka_bootstrap_servers, topic, dlq_topic(topic))
     settings = ProjectorSettings(
         environment="test",
@@ -52,7 +52,7 @@ async def env(
         redis_url=infra.redis_url,
         mongo_write_db=f"{unique_name}_w".replace("-", "_"),
         mongo_read_db=f"{unique_name}_r".replace("-", "_"),
-        topic_namespace=namespace,
+        topic_prefix=prefix,
         group_id=f"{unique_name}-projector",
         batch_max_wait_ms=50,
         batch_size=500,
@@ -68,7 +68,7 @@ async def env(
     try:
         yield Env(
             settings,
-            namespace,
+            prefix,
             topic,
             read_db,
             write_db,

@@ -115,7 +115,7 @@ async def _notices(pubsub: Any, until: float) -> list[tuple[str, ChangeNotice]]:
 async def test_one_process_serves_two_apps_and_keeps_them_apart(
     env: Any, redis_client: Redis
 ) -> None:
-    tally_topic = topic_in(app.aggregates[0], env.namespace)
+    tally_topic = topic_in(app.aggregates[0], env.topic_prefix)
     await create_topics(env.settings.kafka_bootstrap_servers, tally_topic, dlq_topic(tally_topic))
     store = MongoEventStore(env.write_db, app.events_collection, registry=app.registry)
     await store.ensure_indexes()

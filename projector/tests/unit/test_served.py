@@ -51,9 +51,9 @@ def test_an_unknown_read_model_lists_the_declared_ones() -> None:
         select([catalog], _settings(read_models=["nope"]))
 
 
-def test_topics_follow_the_namespace() -> None:
-    served = select([catalog], _settings(topic_namespace="t-1"))
-    assert served.topics == ["t-1.product.events"]
+def test_topics_follow_the_prefix() -> None:
+    served = select([catalog], _settings(topic_prefix="t-1."))
+    assert served.topics == ["t-1.tandem.product.events"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

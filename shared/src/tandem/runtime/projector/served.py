@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tandem.app import NAMESPACE, AggregateSpec, App, AppError, FoldProjection, ReadModelSpec
+from tandem.app import AggregateSpec, App, AppError, FoldProjection, ReadModelSpec
 from tandem.runtime.projector.settings import GROUP_PREFIX, ProjectorSettings
 
 
@@ -53,9 +53,10 @@ class Served:
         return [rm for part in self.parts for rm in part.read_models]
 
 
-def topic_in(aggregate: AggregateSpec, namespace: str) -> str:
-    """The aggregate's topic under another namespace (tests isolate runs this way)."""
-    return namespace + aggregate.topic[len(NAMESPACE) :]
+def topic_in(aggregate: AggregateSpec, prefix: str) -> str:
+    """The aggregate's topic behind ``prefix`` (``settings.topic_prefix``, shared with the
+    command-service)."""
+    return prefix + aggregate.topic
 
 
 def declared(apps: Sequence[App]) -> list[str]:
@@ -90,7 +91,7 @@ def select(apps: Sequence[App], settings: ProjectorSettings) -> Served:
             for t in rm.projection.event_types
         }
         topics = {
-            topic_in(a, settings.topic_namespace): a
+            topic_in(a, settings.topic_prefix): a
             for a in app.aggregates
             if consumed & set(a.event_types)
         }
