@@ -96,6 +96,8 @@ def select(apps: Sequence[App], settings: ProjectorSettings) -> Served:
             if consumed & set(a.event_types)
         }
         parts.append(AppPart(app, folds, tuple(rm for rm in chosen if not rm.is_fold), topics))
+    if not parts:
+        raise AppError(f"nothing to project: no fold read model among {wanted}")
     if settings.topics:
         parts = _override_topics(parts, settings.topics)
     if sorted(wanted) == sorted(everything):

@@ -104,7 +104,11 @@ class Totals:
         share = self.contribution(doc)
         if share is None:
             return None
-        return str(share[0]), {k: int(v) for k, v in share[1].items()}
+        counts = {k: int(v) for k, v in share[1].items()}
+        bad = [k for k in counts if k in _NOT_COUNTERS or "." in k or k.startswith("$")]
+        if bad:  # they would clash with the bookkeeping or not be a field name at all
+            raise ValueError(f"{self.spec.name}: counter names {bad} are not allowed")
+        return str(share[0]), counts
 
     async def load_members(self, ids: list[str]) -> dict[str, Document]:
         cursor = self.db[self.members].find({"_id": {"$in": ids}})
