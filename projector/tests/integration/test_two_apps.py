@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from projector_helpers import PRODUCTS, Publisher, create_topics, env_for, start_projector, stop
 from projector_helpers import wait_until_match as wait_until_catalog_matches
 from redis.asyncio import Redis
@@ -183,4 +184,50 @@ async def test_one_process_serves_two_apps_and_keeps_them_apart(
         assert [n.version for n in on_products if n.id == shared_id] == [1, 2]
     finally:
         await pubsub.aclose()
+        assert stop(projector) == 0
+
+
+async def test_a_chosen_read_model_runs_in_its_own_group_on_its_own_topics(env: Any) -> None:
+    tally_topic = topic_in(app.aggregates[0], env.topic_prefix)
+    await create_topics(env.settings.kafka_bootstrap_servers, tally_topic, dlq_topic(tally_topic))
+    store = MongoEventStore(env.write_db, app.events_collection, registry=app.registry)
+    await store.ensure_indexes()
+    tallies = Publisher(store, env.publisher.producer, tally_topic)
+    tally_id = str(uuid.uuid4())
+    tally = Tally(tally_id)
+    tally.increment(5)
+    await tallies.commit(list(tally.pending_events))
+    await env.publisher.commit(
+        [
+            ProductCreated(
+                aggregate_id=tally_id, name="p", description="", price=Decimal(1), category="x"
+            )
+        ]
+    )
+    process_env = env_for(env, apps=f"tandem_catalog.app:app,{HERE.stem}:app")
+    del process_env["TANDEM_GROUP_ID"]  # derived from the set
+    process_env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), str(HERE.parent.parent)])
+    projector = start_projector(process_env, "--read-models", "tallies")
+    group = "tandem-projector.tallies"
+    try:
+        deadline = time.monotonic() + 60
+        while await env.read_db[TALLIES.collection].find_one({"_id": tally_id}) is None:
+            assert time.monotonic() < deadline, "tally not projected"
+            await asyncio.sleep(0.1)
+        admin = AIOKafkaAdminClient(bootstrap_servers=env.settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            while True:
+                offsets = await admin.list_consumer_group_offsets(group)
+                mine = {tp.topic for tp, meta in offsets.items() if meta.offset >= 0}
+                if tally_topic in mine or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+        assert tally_topic in mine
+        assert env.topic not in mine  # the catalog's topic is not this group's
+        await asyncio.sleep(1)
+        assert await env.read_db[PRODUCTS.collection].count_documents({}) == 0
+    finally:
         assert stop(projector) == 0
