@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from projector.store import MAX_OPS_PER_COMMAND
 from pydantic import SecretStr
 from tandem.auth import issue_token
+from tandem.runtime.projector.store import MAX_OPS_PER_COMMAND
 from tandem.settings import TandemSettings
 
 from bench import raw, replay, report, scenarios

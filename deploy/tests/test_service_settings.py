@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from projector.bootstrap import ProjectorSettings
 from pydantic_settings import BaseSettings
 from query_service.bootstrap import QueryServiceSettings
 from tandem.runtime.command.settings import CommandServiceSettings
+from tandem.runtime.projector.settings import ProjectorSettings
 
 from conftest import K8S, ROOT
 

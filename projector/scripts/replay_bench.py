@@ -18,15 +18,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from projector.bootstrap import (
+from pymongo import AsyncMongoClient, UpdateOne
+from tandem.runtime.contract import cloudevent_headers, dlq_topic
+from tandem.runtime.projector.bootstrap import (
     ProjectorSettings,
     build_consumer,
     clients,
     kafka_consumer,
     kafka_producer,
 )
-from pymongo import AsyncMongoClient, UpdateOne
-from tandem_catalog.contract import cloudevent_headers, dlq_topic
 
 
 async def raw_upserts(
@@ -111,7 +111,7 @@ async def main() -> None:
                 }
             )
         for i in range(0, len(docs), 5000):
-            await c.write_db["events"].insert_many(docs[i : i + 5000])
+            await c.write_db[c.apps[0].events_collection].insert_many(docs[i : i + 5000])
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, max_batch_size=1 << 20
         )
@@ -126,7 +126,8 @@ async def main() -> None:
         await producer.stop()
         print(f"pre-loaded {len(events)} events for {len(versions)} products")
 
-        consumer, dlq_producer = kafka_consumer(settings), kafka_producer(settings)
+        consumer = kafka_consumer(settings, c.served.group_id)
+        dlq_producer = kafka_producer(settings)
         await dlq_producer.start()
         await consumer.start()
         runner = await build_consumer(c, consumer, dlq_producer)

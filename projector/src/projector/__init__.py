@@ -1,1 +1,1 @@
-"""Tandem service package."""
+"""``python -m projector``: the library's projector (:mod:`tandem.runtime.projector`)."""

@@ -11,24 +11,26 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
-from projector.bootstrap import (
+from projector_helpers import Publisher, create_topics
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from tandem.event_store.mongo import MongoEventStore
+from tandem.runtime.contract import dlq_topic
+from tandem.runtime.projector.bootstrap import (
     ProjectorSettings,
     build_consumer,
     clients,
     kafka_consumer,
     kafka_producer,
 )
-from projector_helpers import Publisher, create_topics
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-from tandem.event_store.mongo import MongoEventStore
-from tandem_catalog.contract import dlq_topic
-from tandem_catalog.events import CATALOG_REGISTRY
+from tandem.runtime.projector.served import topic_in
+from tandem_catalog.app import app as catalog
 
 
 @dataclass
 class Env:
     settings: ProjectorSettings
+    topic_prefix: str
     topic: str
     read_db: AsyncDatabase[dict[str, Any]]
     write_db: AsyncDatabase[dict[str, Any]]
@@ -40,7 +42,8 @@ class Env:
 async def env(
     infra: Any, mongo_client: AsyncMongoClient[dict[str, Any]], unique_name: str
 ) -> AsyncIterator[Env]:
-    topic = f"{unique_name}.product.events"
+    prefix = f"{unique_name}."
+    topic = topic_in(catalog.aggregates[0], prefix)
     await create_topics(infra.kafka_bootstrap_servers, topic, dlq_topic(topic))
     settings = ProjectorSettings(
         environment="test",
@@ -49,7 +52,7 @@ async def env(
         redis_url=infra.redis_url,
         mongo_write_db=f"{unique_name}_w".replace("-", "_"),
         mongo_read_db=f"{unique_name}_r".replace("-", "_"),
-        topics=[topic],
+        topic_prefix=prefix,
         group_id=f"{unique_name}-projector",
         batch_max_wait_ms=50,
         batch_size=500,
@@ -58,13 +61,19 @@ async def env(
     )
     write_db = mongo_client[settings.mongo_write_db]
     read_db = mongo_client[settings.mongo_read_db]
-    store = MongoEventStore(write_db, registry=CATALOG_REGISTRY)
+    store = MongoEventStore(write_db, catalog.events_collection, registry=catalog.registry)
     await store.ensure_indexes()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
         yield Env(
-            settings, topic, read_db, write_db, Publisher(store, producer, topic), infra.as_env()
+            settings,
+            prefix,
+            topic,
+            read_db,
+            write_db,
+            Publisher(store, producer, topic),
+            infra.as_env(),
         )
     finally:
         await producer.stop()
@@ -75,7 +84,8 @@ async def env(
 @asynccontextmanager
 async def running_projector(settings: ProjectorSettings) -> AsyncIterator[None]:
     async with clients(settings) as c:
-        consumer, producer = kafka_consumer(settings), kafka_producer(settings)
+        consumer = kafka_consumer(settings, c.served.group_id)
+        producer = kafka_producer(settings)
         await producer.start()
         await consumer.start()
         runner = await build_consumer(c, consumer, producer)

@@ -1,6 +1,7 @@
 """A crash between the applier's writes, replayed: the stats still count each change once.
 
-The applier writes the stats deltas, then ``members``, then ``products``; a crash (here: an
+The applier writes the stats deltas, then ``members``, then ``products``, then Redis; a crash
+(here: an
 exception from the next write) leaves the earlier writes in place and the batch is delivered
 again. The replay must neither lose nor double-count a share, including when the batch moved a
 product from one category to another.
@@ -14,13 +15,13 @@ from typing import Any
 
 import orjson
 import pytest
-from projector.applier import BatchApplier
-from projector.bootstrap import clients
-from projector.messages import Delivery
-from projector.stats import fold_deltas
-from projector_helpers import assert_read_models_match
+from projector_helpers import PRODUCTS, assert_read_models_match, fold_stats
 from redis.asyncio import Redis
-from tandem_catalog.contract import product_cache_key
+from tandem.runtime.projector.applier import BatchApplier
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.messages import Delivery
+from tandem.runtime.projector.projection import FoldReadModel
+from tandem.runtime.projector.totals import Totals
 from tandem_catalog.events import ProductCreated, ProductDetailsUpdated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration
@@ -37,10 +38,18 @@ def _deliveries(topic: str, events: list[Any], first_offset: int) -> list[Delive
     ]
 
 
-@pytest.mark.parametrize("crash_before", ["_write_members", "_write_products", "_publish"])
+CRASH_POINTS: dict[str, tuple[type[Any], str]] = {
+    "members": (Totals, "_write_members"),
+    "products": (FoldReadModel, "save"),
+    "redis": (BatchApplier, "_publish"),
+}
+
+
+@pytest.mark.parametrize("crash_before", sorted(CRASH_POINTS))
 async def test_a_batch_replayed_after_a_crash_counts_each_share_once(
     env: Any, crash_before: str, monkeypatch: pytest.MonkeyPatch, redis_client: Redis
 ) -> None:
+    owner, method = CRASH_POINTS[crash_before]
     pid, other = str(uuid.uuid4()), str(uuid.uuid4())
     first = await env.publisher.commit(
         [
@@ -71,23 +80,23 @@ async def test_a_batch_replayed_after_a_crash_counts_each_share_once(
         applier: BatchApplier = c.applier()
         await applier.apply(_deliveries(env.topic, first, 0))
 
-        original = getattr(BatchApplier, crash_before)
+        original = getattr(owner, method)
 
-        async def crash(self: BatchApplier, *args: Any, **kwargs: Any) -> None:
+        async def crash(self: Any, *args: Any, **kwargs: Any) -> None:
             raise Crash(crash_before)
 
-        monkeypatch.setattr(BatchApplier, crash_before, crash)
+        monkeypatch.setattr(owner, method, crash)
         batch = _deliveries(env.topic, second, len(first))
         with pytest.raises(Crash):
             await applier.apply(batch)
-        monkeypatch.setattr(BatchApplier, crash_before, original)
+        monkeypatch.setattr(owner, method, original)
 
         result = await applier.apply(batch)  # the redelivery after the restart
         assert result.failed == {}
-        await fold_deltas(env.read_db)
+        await fold_stats(env.read_db)
     await assert_read_models_match(env.read_db, env.write_db)
     # Whichever write the crash came before, the cache ends at the read model's version
     # (after a crash before Redis, the replay finds only duplicates and sets it again).
-    cached = await redis_client.get(product_cache_key(pid))
+    cached = await redis_client.get(PRODUCTS.cache_key(pid))
     assert cached is not None
     assert (orjson.loads(cached)["version"], orjson.loads(cached)["price"]) == (4, 8.0)

@@ -11,15 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from projector.store import MEMBERS
-from projector_helpers import random_history, wait_until_match
+from projector_helpers import PRODUCTS, STATS, random_history, wait_until_match
 from redis.asyncio import Redis
-from tandem_catalog.contract import (
-    CHANGES_CHANNEL,
-    cloudevent_headers,
-    dlq_topic,
-    product_cache_key,
-)
+from tandem.runtime.contract import cloudevent_headers, dlq_topic
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration
@@ -54,11 +48,11 @@ async def test_gap_is_healed_from_the_event_store_and_cache_and_notice_follow(
             publish=False,
         )
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(CHANGES_CHANNEL)
+    await pubsub.subscribe(PRODUCTS.channel)
     await env.publisher.send([events[0], events[3]])  # versions 2 and 3 never arrive
     async with projector(env.settings):
         await wait_until_match(env.read_db, env.write_db)
-    cached = orjson.loads(await redis_client.get(product_cache_key(pid)))
+    cached = orjson.loads(await redis_client.get(PRODUCTS.cache_key(pid)))
     assert cached["version"] == 4
     assert cached["price"] == 4.0
     versions = []
@@ -66,10 +60,11 @@ async def test_gap_is_healed_from_the_event_store_and_cache_and_notice_follow(
     while len(versions) < 4 and asyncio.get_running_loop().time() < deadline:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
         if message is not None and orjson.loads(message["data"])["id"] == pid:
+            assert orjson.loads(message["data"])["read_model"] == PRODUCTS.name
             versions.append(orjson.loads(message["data"])["version"])
     await pubsub.aclose()
     assert versions == [1, 2, 3, 4]
-    assert await env.read_db[MEMBERS].find_one({"_id": pid}) is not None
+    assert await env.read_db[f"{STATS.name}_members"].find_one({"_id": pid}) is not None
 
 
 async def test_poison_goes_to_the_dlq_and_the_partition_keeps_flowing(

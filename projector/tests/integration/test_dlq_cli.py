@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from projector.dlq import list_dead_letters, replay_dead_letters
-from projector.messages import dead_letter_headers, decode
-from projector_helpers import projector_env, wait_until_match
-from tandem_catalog.contract import cloudevent_headers, dlq_topic
-from tandem_catalog.events import CATALOG_REGISTRY, ProductCreated
+from projector_helpers import env_for, wait_until_match
+from tandem.runtime.contract import cloudevent_headers, dlq_topic
+from tandem.runtime.projector.dlq import list_dead_letters, replay_dead_letters
+from tandem.runtime.projector.messages import dead_letter_headers, decode
+from tandem_catalog.app import app as catalog
+from tandem_catalog.events import ProductCreated
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ async def test_a_replayed_dead_letter_is_applied_once(env: Any, projector: Any) 
     # As if it had been dead-lettered during an outage of a projection dependency.
     delivery = decode(
         _Record(env.topic, event.to_json(), pid.encode(), cloudevent_headers(event)),
-        CATALOG_REGISTRY,
+        catalog.registry,
     )
     await env.publisher.producer.send_and_wait(
         dlq_topic(env.topic),
@@ -46,24 +47,26 @@ async def test_a_replayed_dead_letter_is_applied_once(env: Any, projector: Any) 
         headers=dead_letter_headers(delivery, "projection_failed", "boom", 4),
     )
     bootstrap = env.settings.kafka_bootstrap_servers
-    [letter] = await list_dead_letters(bootstrap, dlq_topic(env.topic))
+    [letter] = await list_dead_letters(bootstrap, dlq_topic(env.topic), catalog.registry)
     assert letter.reason == "projection_failed"
     assert letter.attempts == 4
     assert letter.original == f"{env.topic}[1]@7"
+    assert letter.event == "ProductCreated v1"  # decoded with the app's registry
     listed = subprocess.run(  # noqa: ASYNC221 - the CLI under test, a few seconds
         [sys.executable, "-m", "projector", "dlq", "list"],
-        env=projector_env(env.infra_env, topics=f'["{env.topic}"]', group_id=env.settings.group_id),
+        env=env_for(env),
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
     assert "reason=projection_failed" in listed.stdout
+    assert "event=ProductCreated v1" in listed.stdout
     assert "1 dead letter(s)" in listed.stdout
-    assert (
-        len(await replay_dead_letters(bootstrap, dlq_topic(env.topic), env.settings.group_id)) == 1
-    )
-    assert await replay_dead_letters(bootstrap, dlq_topic(env.topic), env.settings.group_id) == []
+    group = env.settings.group_id
+    replayed = await replay_dead_letters(bootstrap, dlq_topic(env.topic), group, catalog.registry)
+    assert len(replayed) == 1
+    assert await replay_dead_letters(bootstrap, dlq_topic(env.topic), group, catalog.registry) == []
     async with projector(env.settings):
         await wait_until_match(env.read_db, env.write_db)
     assert (await env.read_db["products"].find_one({"_id": pid}))["version"] == 1

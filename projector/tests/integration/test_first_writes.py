@@ -10,12 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from projector.bootstrap import clients
-from projector.messages import Delivery
-from projector.stats import fold_deltas
-from projector.store import MEMBERS
-from projector_helpers import assert_read_models_match
-from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL, PRODUCTS_READ_MODEL
+from projector_helpers import PRODUCTS, STATS, assert_read_models_match, fold_stats
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.messages import Delivery
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration
@@ -45,9 +42,9 @@ async def test_two_writers_of_the_same_first_batch(env: Any) -> None:
         results = await asyncio.gather(one.applier().apply(batch), other.applier().apply(batch))
     assert all(r.failed == {} for r in results)
     assert sum(r.applied for r in results) == 60  # each event applied by exactly one writer
-    await fold_deltas(env.read_db)
-    assert await env.read_db[PRODUCTS_READ_MODEL].count_documents({"category": "F"}) == 30
-    assert await env.read_db[MEMBERS].count_documents({"category": "F"}) == 30
-    stats = await env.read_db[CATEGORY_STATS_READ_MODEL].find_one({"_id": "F"})
+    await fold_stats(env.read_db)
+    assert await env.read_db[PRODUCTS.collection].count_documents({"category": "F"}) == 30
+    assert await env.read_db[f"{STATS.name}_members"].count_documents({"group": "F"}) == 30
+    stats = await env.read_db[STATS.collection].find_one({"_id": "F"})
     assert (stats["active_count"], stats["price_sum_cents"]) == (30, 30 * 300)
     await assert_read_models_match(env.read_db, env.write_db)

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from projector.dlq import replay_dead_letters
-from projector.projection import ProductsProjection
 from projector_helpers import wait_until_match
 from tandem.events import DomainEvent
-from tandem_catalog.contract import cloudevent_headers, dlq_topic
+from tandem.runtime.contract import cloudevent_headers, dlq_topic
+from tandem.runtime.projector.dlq import replay_dead_letters
+from tandem.runtime.projector.projection import FoldReadModel
+from tandem_catalog.app import app as catalog
 from tandem_catalog.events import ProductCreated
 
 pytestmark = pytest.mark.integration
@@ -82,15 +83,15 @@ async def test_a_fold_that_keeps_raising_is_dead_lettered_after_backoff(
         for name in ("before", "poisoned", "after")
     ]
     attempts: list[float] = []
-    fold = ProductsProjection.fold
+    fold = FoldReadModel.fold
 
-    def failing(self: ProductsProjection, state: Any, event: DomainEvent) -> Any:
+    def failing(self: FoldReadModel, state: Any, event: DomainEvent) -> Any:
         if event.aggregate_id == poisoned.aggregate_id:
             attempts.append(time.monotonic())
             raise ValueError("projection bug")
         return fold(self, state, event)
 
-    monkeypatch.setattr(ProductsProjection, "fold", failing)
+    monkeypatch.setattr(FoldReadModel, "fold", failing)
     # All on partition 0: one before the poisoned event, one after it in the same partition.
     offsets = [await _send_to_partition_0(env, e) for e in (before, poisoned, after)]
     settings = env.settings.model_copy(
@@ -127,9 +128,10 @@ async def test_a_fold_that_keeps_raising_is_dead_lettered_after_backoff(
         assert await env.read_db["products"].find_one({"_id": poisoned.aggregate_id}) is None
 
         # The bug is fixed; the replayed dead letter takes the normal path.
-        monkeypatch.setattr(ProductsProjection, "fold", fold)
-        assert (
-            len(await replay_dead_letters(bootstrap, dlq_topic(env.topic), settings.group_id)) == 1
+        monkeypatch.setattr(FoldReadModel, "fold", fold)
+        replayed = await replay_dead_letters(
+            bootstrap, dlq_topic(env.topic), settings.group_id, catalog.registry
         )
+        assert len(replayed) == 1
         await wait_until_match(env.read_db, env.write_db)
     assert len(attempts) == FOLD_RETRIES + 1

@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from projector.bootstrap import clients
-from projector.messages import Delivery
-from projector.store import Pointer
-from tandem_catalog.contract import PRODUCTS_READ_MODEL
+from projector_helpers import PRODUCTS
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.messages import Delivery
+from tandem.runtime.projector.store import Pointer
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration
@@ -39,12 +39,12 @@ async def test_a_switched_pointer_is_followed_from_the_next_batch(env: Any) -> N
             [ProductPriceChanged(aggregate_id=pid, old_price=Decimal(5), price=Decimal(price))],
             publish=False,
         )
-    rebuilt = f"{PRODUCTS_READ_MODEL}_v2"
+    rebuilt = f"{PRODUCTS.name}_v2"
     async with clients(env.settings) as c:
         stale = c.applier()
         await stale.apply(_deliveries(env.topic, events[:1], 0))
         # A rebuild filled ``rebuilt`` one event further and switched to it.
-        await Pointer(env.read_db).update({"active": rebuilt})
+        await Pointer(env.read_db, PRODUCTS.name).update({"active": rebuilt})
         await c.applier().apply(_deliveries(env.topic, events[:2], 0))
         assert (await env.read_db[rebuilt].find_one({"_id": pid}))["version"] == 2
 
@@ -53,5 +53,5 @@ async def test_a_switched_pointer_is_followed_from_the_next_batch(env: Any) -> N
     assert (result.applied, result.healed, result.failed) == (1, 0, {})
     doc = await env.read_db[rebuilt].find_one({"_id": pid})
     assert (doc["version"], doc["price"]) == (3, 7.0)
-    old = await env.read_db[PRODUCTS_READ_MODEL].find_one({"_id": pid})
+    old = await env.read_db[PRODUCTS.name].find_one({"_id": pid})
     assert old["version"] == 1  # the old collection is no longer written

@@ -12,14 +12,15 @@ import uuid
 from typing import Any
 
 import pytest
-from projector.store import Pointer
 from projector_helpers import (
+    PRODUCTS,
     env_for,
     random_history,
     start_projector,
     stop,
     wait_until_match,
 )
+from tandem.runtime.projector.store import Pointer
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,7 @@ async def test_rebuild_while_events_arrive_ends_equal_to_live(env: Any) -> None:
             await asyncio.sleep(0.02)
         assert await rebuild.wait() == 0
         await _publish_histories(env, 20, seed=7)
-        pointer = await Pointer(env.read_db).read()
+        pointer = await Pointer(env.read_db, PRODUCTS.name).read()
         assert pointer["active"] != "products"
         assert "next" not in pointer
         assert "products" not in await env.read_db.list_collection_names()

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from projector.bootstrap import clients
-from projector.rebuild import READ_MODEL_SWITCHED, Rebuilder
-from projector.store import Pointer
-from projector_helpers import env_for, random_history, wait_until_match
+from projector_helpers import PRODUCTS, env_for, random_history, wait_until_match
 from redis.asyncio import Redis
-from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCTS_READ_MODEL, ChangeNotice
+from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.projector.bootstrap import clients
+from tandem.runtime.projector.rebuild import READ_MODEL_SWITCHED, Rebuilder
+from tandem.runtime.projector.store import Pointer
 
 pytestmark = pytest.mark.integration
 
@@ -55,14 +55,14 @@ async def _publish_histories(env: Any, count: int, seed: int) -> None:
 
 async def _products_collections(env: Any) -> list[str]:
     names = await env.read_db.list_collection_names()
-    return sorted(n for n in names if n == PRODUCTS_READ_MODEL or n.startswith("products_"))
+    return sorted(n for n in names if n == PRODUCTS.name or n.startswith("products_"))
 
 
 class _Watch:
     """Every distinct ``active`` the pointer shows, in order, polled in the background."""
 
     def __init__(self, env: Any) -> None:
-        self.pointer = Pointer(env.read_db)
+        self.pointer = Pointer(env.read_db, PRODUCTS.name)
         self.actives: list[str] = []
         self.last: dict[str, Any] = {}
         self._task = asyncio.create_task(self._run())
@@ -101,7 +101,7 @@ async def test_a_rebuild_killed_part_way_and_rerun_switches_once(
             finally:
                 if first.poll() is None:
                     first.kill()
-            at_kill = await Pointer(env.read_db).read()
+            at_kill = await Pointer(env.read_db, PRODUCTS.name).read()
             assert PHASES[phase](at_kill)
             target = str(at_kill["active"] if phase == "switched" else at_kill["building"])
 
@@ -114,8 +114,11 @@ async def test_a_rebuild_killed_part_way_and_rerun_switches_once(
             await watch.stop()
         await _publish_histories(env, 20, seed=23)
         await wait_until_match(env.read_db, env.write_db, timeout=120)
-    assert watch.actives == [PRODUCTS_READ_MODEL, target]  # one switch, to the first's target
-    assert await Pointer(env.read_db).read() == {"_id": PRODUCTS_READ_MODEL, "active": target}
+    assert watch.actives == [PRODUCTS.name, target]  # one switch, to the first's target
+    assert await Pointer(env.read_db, PRODUCTS.name).read() == {
+        "_id": PRODUCTS.name,
+        "active": target,
+    }
     assert await _products_collections(env) == [target]  # no orphan, the old one dropped
 
 
@@ -137,23 +140,24 @@ async def test_a_rebuild_that_died_after_dropping_the_old_collection_is_finished
         await wait_until_match(env.read_db, env.write_db)
 
         def rebuilder() -> Rebuilder:
-            return Rebuilder(
-                c.read_db, c.event_store(), c.projections(), redis=c.redis, settle_s=0.2
-            )
+            return c.rebuilder(PRODUCTS.name, settle_s=0.2)
 
         monkeypatch.setattr(Pointer, "update", dies_before_forgetting_previous)
         with pytest.raises(ConnectionError):
             await rebuilder().run()
         monkeypatch.setattr(Pointer, "update", update)
-        pointer = await Pointer(env.read_db).read()
+        pointer = await Pointer(env.read_db, PRODUCTS.name).read()
         target = str(pointer["active"])
-        assert pointer["previous"] == PRODUCTS_READ_MODEL
+        assert pointer["previous"] == PRODUCTS.name
         assert await _products_collections(env) == [target]  # dropped, but still named
 
         assert await rebuilder().run() == target
         await _publish_histories(env, 5, seed=25)
         await wait_until_match(env.read_db, env.write_db)
-    assert await Pointer(env.read_db).read() == {"_id": PRODUCTS_READ_MODEL, "active": target}
+    assert await Pointer(env.read_db, PRODUCTS.name).read() == {
+        "_id": PRODUCTS.name,
+        "active": target,
+    }
     assert await _products_collections(env) == [target]
 
 
@@ -162,7 +166,7 @@ async def test_the_switch_is_announced_before_the_old_collection_is_dropped(
 ) -> None:
     await _publish_histories(env, 30, seed=26)
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(CHANGES_CHANNEL)
+    await pubsub.subscribe(PRODUCTS.channel)
     try:
         async with projector(env.settings):
             await wait_until_match(env.read_db, env.write_db)
@@ -180,17 +184,18 @@ async def test_the_switch_is_announced_before_the_old_collection_is_dropped(
                         notice = candidate
                 # Heard at once: the pointer already names the new collection, and the old one
                 # is still there for readers that have not re-read the pointer yet.
-                pointer = await Pointer(env.read_db).read()
-                assert PRODUCTS_READ_MODEL in await _products_collections(env)
+                pointer = await Pointer(env.read_db, PRODUCTS.name).read()
+                assert PRODUCTS.name in await _products_collections(env)
                 out, _ = await asyncio.to_thread(rebuild.communicate, timeout=120)
                 assert rebuild.returncode == 0
             finally:
                 if rebuild.poll() is None:
                     rebuild.kill()
             target = str(pointer["active"])
-            assert target != PRODUCTS_READ_MODEL
+            assert target != PRODUCTS.name
             assert out.decode().strip().splitlines()[-1] == f"products now read from {target}"
-            assert notice.id == PRODUCTS_READ_MODEL  # the logical name, what readers look up
+            assert notice.id == PRODUCTS.name  # the logical name, what readers look up
+            assert notice.read_model == PRODUCTS.name
             assert notice.event_type == "ReadModelSwitched"  # what query-service listens for
             assert notice.changed_fields == {"active": target}
             assert notice.version == 0

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from projector.consumer import ProjectorConsumer
-
-from projector import metrics
+from tandem.runtime.projector import metrics
+from tandem.runtime.projector.consumer import ProjectorConsumer
 
 pytestmark = pytest.mark.unit
 
@@ -35,10 +34,11 @@ def test_lag_skips_partitions_revoked_since_the_batch() -> None:
         None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         topics=["t"],
+        group_id="g",
     )
     batches: dict[TopicPartition, list[Any]] = {
         mine: [SimpleNamespace(topic="t", partition=0, offset=41)],
         TopicPartition("t", 1): [SimpleNamespace(topic="t", partition=1, offset=7)],
     }
     runner._update_lag(batches)
-    assert metrics.LAG.labels("t", "0")._value.get() == 58
+    assert metrics.LAG.labels("t", "0", "g")._value.get() == 58

@@ -225,9 +225,11 @@ def compare(
     got_stats: dict[str, CategoryStat] = {}
     for doc in actual_stats:
         category = str(doc.get("category") or doc["_id"])
-        got_stats[category] = CategoryStat(
-            int(doc.get("active_count", 0)), money(doc.get("price_sum", 0))
-        )
+        # The projector stores integer counters only (the catalog's ``present`` derives
+        # ``price_sum`` on read): the sum is the exact cents.
+        cents = doc.get("price_sum_cents")
+        price_sum = money(Decimal(int(cents)) / 100) if cents is not None else money(0)
+        got_stats[category] = CategoryStat(int(doc.get("active_count", 0)), price_sum)
     zero = CategoryStat(0, Decimal("0.00"))
     for category in want_stats.keys() | got_stats.keys():
         want_stat = want_stats.get(category, zero)

@@ -18,7 +18,11 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "tandem_projector_batch_records", "Records per batch", buckets=(1, 10, 50, 100, 500, 1000, 5000)
 )
-LAG = Gauge("tandem_projector_lag", "Records behind the high watermark", ["topic", "partition"])
+LAG = Gauge(
+    "tandem_projector_lag",
+    "Records behind the high watermark, per consumer group",
+    ["topic", "partition", "group"],
+)
 CONFLICTS = Counter("tandem_projector_write_conflicts_total", "Batches recomputed after a conflict")
 RETRIES = Counter("tandem_projector_retries_total", "Retries by kind", ["kind"])
 REDIS_FAILURES = Counter(

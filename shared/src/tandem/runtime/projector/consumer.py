@@ -11,28 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
-from tandem.events import EventRegistry
-from tandem_catalog.contract import dlq_topic
 
-from projector import metrics
-from projector.applier import BatchApplier
-from projector.messages import Delivery, dead_letter_headers, decode
-from projector.stats import fold_deltas
-from projector.store import WriteConflict
+from tandem.events import EventRegistry
+from tandem.runtime.contract import dlq_topic
+from tandem.runtime.projector import metrics
+from tandem.runtime.projector.applier import BatchApplier
+from tandem.runtime.projector.messages import Delivery, dead_letter_headers, decode
+from tandem.runtime.projector.store import WriteConflict
 
 logger = logging.getLogger(__name__)
 
-STATS_FOLD_INTERVAL_S = 0.25
-"""Least time between two folds of the stats deltas. A fold is a few reads and one update per
-category touched, all contending for FerretDB's single writer with the product writes on
+TOTALS_FOLD_INTERVAL_S = 0.25
+"""Least time between two folds of the totals deltas. A fold is a few reads and one update per
+group touched, all contending for FerretDB's single writer with the document writes on
 the freshness path; at 0.05 s they were ~20 folds a second under load, at 0.25 s four, and
-``category_stats`` lags the products by at most this much more."""
+a totals read model lags its source by at most this much more."""
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -44,7 +43,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.runner.batch_lock:  # waits for the batch being applied, if any
             await self.runner.commit_pending(revoked)
-        async with self.runner.stats_lock:  # and for a fold in flight: one folder at a time
+        async with self.runner.totals_lock:  # and for a fold in flight: one folder at a time
             pass
         logger.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
 
@@ -58,9 +57,10 @@ class ProjectorConsumer:
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         applier: BatchApplier,
-        registry: EventRegistry,
+        registries: Mapping[str, EventRegistry],
         *,
         topics: Sequence[str],
+        group_id: str = "",
         batch_size: int = 1000,
         batch_max_wait_ms: int = 200,
         infra_backoff_s: float = 0.5,
@@ -70,16 +70,17 @@ class ProjectorConsumer:
         self.consumer = consumer
         self.producer = producer
         self.applier = applier
-        self.registry = registry
+        self.registries = registries
         self.topics = list(topics)
+        self.group_id = group_id
         self.batch_size = batch_size
         self.batch_max_wait_ms = batch_max_wait_ms
         self.infra_backoff_s = infra_backoff_s
         self.infra_backoff_max_s = infra_backoff_max_s
         self.fold_retries = fold_retries
         self.batch_lock = asyncio.Lock()
-        self.stats_lock = asyncio.Lock()
-        self._stats_due = asyncio.Event()
+        self.totals_lock = asyncio.Lock()
+        self._totals_due = asyncio.Event()
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._pending: dict[TopicPartition, int] = {}
@@ -87,12 +88,12 @@ class ProjectorConsumer:
     async def run(self) -> None:
         """Consume until :meth:`stop`; then finish the batch in hand, commit and leave.
 
-        The stats fold runs beside the batch loop, not in it: it is not on the path from an
-        event to its product read model and notice, so a batch never waits for it.
+        The totals fold runs beside the batch loop, not in it: it is not on the path from an
+        event to its read model and notice, so a batch never waits for it.
         """
         self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         self.started.set()
-        folder = asyncio.create_task(self._stats_loop())
+        folder = asyncio.create_task(self._totals_loop())
         try:
             while not self.stopping.is_set():
                 batches = await self.consumer.getmany(
@@ -101,7 +102,7 @@ class ProjectorConsumer:
                 records = [record for part in batches.values() for record in part]
                 if folder.done():
                     folder.result()  # a fold that raised what it does not retry stops the run
-                self._stats_due.set()
+                self._totals_due.set()
                 if not records:
                     continue
                 async with self.batch_lock:
@@ -114,38 +115,41 @@ class ProjectorConsumer:
                     if records:
                         await self._process(records)
                     await self.commit_pending()
-                self._stats_due.set()
+                self._totals_due.set()
                 self._update_lag(batches)
         finally:
             async with self.batch_lock:
                 await self.commit_pending()
-            async with self.stats_lock:  # a fold in flight finishes; then the folder stops
+            async with self.totals_lock:  # a fold in flight finishes; then the folder stops
                 folder.cancel()
             await asyncio.gather(folder, return_exceptions=True)
 
-    async def _stats_loop(self) -> None:
+    async def _totals_loop(self) -> None:
         while True:
-            await self._stats_due.wait()
-            self._stats_due.clear()
-            async with self.stats_lock:
-                await self._fold_stats()
-            await asyncio.sleep(STATS_FOLD_INTERVAL_S)
+            await self._totals_due.wait()
+            self._totals_due.clear()
+            async with self.totals_lock:
+                await self._fold_totals()
+            await asyncio.sleep(TOTALS_FOLD_INTERVAL_S)
 
-    async def _fold_stats(self) -> None:
-        """Only the owner of partition 0 of the first topic writes ``category_stats``."""
-        if TopicPartition(self.topics[0], 0) not in self.consumer.assignment():
-            return
-        try:
-            await fold_deltas(self.applier.db)
-        except (PyMongoError, OSError, WriteConflict) as exc:
-            metrics.RETRIES.labels("stats_fold").inc()
-            logger.warning("folding category stats failed, retried next batch: %r", exc)
+    async def _fold_totals(self) -> None:
+        """Only the owner of partition 0 of its source's first topic folds a totals read
+        model: one folder each, so no two processes update a totals document at once."""
+        assigned = self.consumer.assignment()
+        for target, totals in self.applier.totals:
+            if TopicPartition(next(iter(target.part.topics)), 0) not in assigned:
+                continue
+            try:
+                await totals.fold()
+            except (PyMongoError, OSError, WriteConflict) as exc:
+                metrics.RETRIES.labels("totals_fold").inc()
+                logger.warning("folding %s failed, retried next batch: %r", totals.spec.name, exc)
 
     def stop(self) -> None:
         self.stopping.set()
 
     async def _process(self, records: list[Any]) -> None:
-        deliveries = [decode(record, self.registry) for record in records]
+        deliveries = [decode(record, self.registries[record.topic]) for record in records]
         metrics.BATCH_SIZE.observe(len(deliveries))
         poison = [d for d in deliveries if d.event is None]
         good = [d for d in deliveries if d.event is not None]
@@ -162,9 +166,7 @@ class ProjectorConsumer:
         failed = result.failed_deliveries(good)
         letters = [(d, d.reason or "decode_error", d.error or "", 1) for d in poison]
         letters += [
-            (d, "projection_failed", result.failed[d.event.aggregate_id], self.fold_retries + 1)
-            for d in failed
-            if d.event is not None
+            (d, "projection_failed", result.error_of(d), self.fold_retries + 1) for d in failed
         ]
         await self._dead_letter(letters)
         metrics.EVENTS.labels("applied").inc(result.applied)
@@ -218,4 +220,4 @@ class ProjectorConsumer:
             highwater = self.consumer.highwater(tp)
             if highwater is not None and part:
                 lag = max(0, highwater - (part[-1].offset + 1))
-                metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
+                metrics.LAG.labels(tp.topic, str(tp.partition), self.group_id).set(lag)

@@ -1,5 +1,5 @@
 """Read-model database access the projector needs beyond the library: the pointer document,
-indexes, conditional multi-updates and first inserts with per-operation conflict reporting.
+declared indexes, conditional multi-updates and first inserts with per-operation conflict reporting.
 
 Why raw ``update`` commands instead of ``bulk_write``: FerretDB v1.24 stops at the first write
 error even with ``ordered: false`` and omits ``nModified`` from such replies, which makes
@@ -12,17 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from tandem_catalog.contract import (
-    CATEGORY_STATS_READ_MODEL,
-    PRODUCTS_READ_MODEL,
-    READ_MODEL_POINTERS,
-)
+from pymongo.errors import OperationFailure
+
+from tandem.app import Index
+from tandem.runtime.contract import READ_MODEL_POINTERS
 
 Document = dict[str, Any]
-MEMBERS = "category_stats_members"
 DUPLICATE_KEY = 11000
+INDEX_OPTIONS_CONFLICT = 85
+INDEX_KEY_SPECS_CONFLICT = 86
 MAX_OPS_PER_COMMAND = 500
 """Updates per ``update`` command. Stock FerretDB v1.24.2 deadlocks a database once 100 update
 statements are in flight on it (it keeps one of its 100 SQLite connections per statement until
@@ -78,25 +77,31 @@ async def _ordered(
         raise RuntimeError(f"{collection} {command} failed: {first}")
 
 
-async def ensure_product_indexes(db: AsyncDatabase[Document], collection: str) -> None:
-    """The indexes the query side's filters and sorts need (no partial/sparse/TTL: FerretDB)."""
-    col = db[collection]
-    await col.create_index([("category", ASCENDING), ("price", ASCENDING)], name="category_price")
-    await col.create_index([("status", ASCENDING)], name="status")
-    await col.create_index([("price", ASCENDING)], name="price")
-    await col.create_index([("name", ASCENDING)], name="name")
-    await col.create_index([("updated_at", DESCENDING)], name="updated_at")
-    await col.create_index([("created_at", DESCENDING)], name="created_at")
+async def ensure_indexes(
+    db: AsyncDatabase[Document], collection: str, indexes: Sequence[Index]
+) -> None:
+    """The declared indexes of a read model's collection (the query side's filters and sorts
+    need them); idempotent."""
+    for index in indexes:
+        try:
+            await db[collection].create_index(
+                list(index.keys), name=index.name, unique=index.unique
+            )
+        except OperationFailure as exc:
+            # The same keys under an older name (collections made before the declaration
+            # named its indexes): the index is there, which is all the readers need.
+            if exc.code not in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT):
+                raise
 
 
 class Pointer:
-    """The ``read_model_pointers`` document of ``products``.
+    """The ``read_model_pointers`` document of one read model.
 
     ``active`` is what readers (and the live projector) use; ``next`` is set only while a
     rebuild catches up, and the live projector then writes both (see docs/projector.md).
     """
 
-    def __init__(self, db: AsyncDatabase[Document], name: str = PRODUCTS_READ_MODEL) -> None:
+    def __init__(self, db: AsyncDatabase[Document], name: str) -> None:
         self.db = db
         self.name = name
 
@@ -117,14 +122,3 @@ class Pointer:
         if unset:
             change["$unset"] = dict.fromkeys(unset, "")
         await self.db[READ_MODEL_POINTERS].update_one({"_id": self.name}, change, upsert=True)
-
-
-async def ensure_read_model(db: AsyncDatabase[Document]) -> None:
-    """Indexes of the active products collection and of the stats helpers; idempotent."""
-    for collection in await Pointer(db).targets():
-        await ensure_product_indexes(db, collection)
-    await db[CATEGORY_STATS_READ_MODEL].create_index([("active_count", DESCENDING)], name="count")
-    await db[MEMBERS].create_index([("category", ASCENDING)], name="category")
-    from projector.stats import ensure_indexes
-
-    await ensure_indexes(db)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+
 from tandem.errors import EventSchemaError, UnknownEventType
 from tandem.events import DomainEvent, EventRegistry
 

@@ -15,7 +15,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from projector.messages import header, without_dlq_headers
+from tandem.events import EventRegistry
+from tandem.runtime.projector.messages import decode, header, without_dlq_headers
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,14 @@ class DeadLetter:
     attempts: int
     headers: list[tuple[str, bytes]]
     value: bytes | None
+    event: str = ""
+    """``<event type> v<version>`` as the app's registry decodes it, or why it cannot."""
 
     def describe(self) -> str:
         return (
             f"{self.partition}@{self.offset} key={self.key} from={self.original} "
-            f"reason={self.reason} attempts={self.attempts} error={self.error}"
+            f"event={self.event} reason={self.reason} attempts={self.attempts} "
+            f"error={self.error}"
         )
 
 
@@ -42,8 +46,13 @@ def _text(headers: list[tuple[str, bytes]], name: str) -> str:
     return raw.decode(errors="replace") if raw else ""
 
 
-def _letter(record: Any) -> DeadLetter:
+def _letter(record: Any, registry: EventRegistry) -> DeadLetter:
     headers = [(k, bytes(v or b"")) for k, v in (record.headers or ())]
+    delivery = decode(record, registry)
+    if delivery.event is not None:
+        event = f"{delivery.event.event_type} v{delivery.event.version}"
+    else:
+        event = f"undecodable ({delivery.reason})"
     return DeadLetter(
         partition=record.partition,
         offset=record.offset,
@@ -57,6 +66,7 @@ def _letter(record: Any) -> DeadLetter:
         attempts=int(_text(headers, "dlq_attempts") or 0),
         headers=headers,
         value=record.value,
+        event=event,
     )
 
 
@@ -85,7 +95,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[int]:
     ]
 
 
-async def list_dead_letters(bootstrap: str, dlq: str) -> list[DeadLetter]:
+async def list_dead_letters(bootstrap: str, dlq: str, registry: EventRegistry) -> list[DeadLetter]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
@@ -97,7 +107,7 @@ async def list_dead_letters(bootstrap: str, dlq: str) -> list[DeadLetter]:
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        return [_letter(r) for r in await _drain(consumer)]
+        return [_letter(r, registry) for r in await _drain(consumer)]
     finally:
         await _stop(consumer)
 
@@ -109,7 +119,9 @@ async def _stop(consumer: AIOKafkaConsumer) -> None:
         await consumer.stop()
 
 
-async def replay_dead_letters(bootstrap: str, dlq: str, group_id: str) -> list[DeadLetter]:
+async def replay_dead_letters(
+    bootstrap: str, dlq: str, group_id: str, registry: EventRegistry
+) -> list[DeadLetter]:
     consumer = AIOKafkaConsumer(
         dlq,
         bootstrap_servers=bootstrap,
@@ -121,7 +133,7 @@ async def replay_dead_letters(bootstrap: str, dlq: str, group_id: str) -> list[D
     await asyncio.gather(consumer.start(), producer.start())
     try:
         records = await _drain(consumer, idle_ms=3000)
-        letters = [_letter(r) for r in records]
+        letters = [_letter(r, registry) for r in records]
         futures = []
         for letter in letters:
             topic = _text(letter.headers, "dlq_original_topic")

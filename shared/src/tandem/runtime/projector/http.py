@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from tandem.observability import HealthCheck, PrometheusMiddleware, health_router
 
 

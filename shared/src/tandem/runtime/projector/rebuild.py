@@ -1,6 +1,6 @@
-"""Rebuild ``products`` from the event store without downtime.
+"""Rebuild a fold read model, by name, from its app's event store without downtime.
 
-1. Pick (or, after an interruption, resume) a new collection ``products_<stamp>``, recorded in
+1. Pick (or, after an interruption, resume) a new collection ``<name>_<stamp>``, recorded in
    the pointer as ``building`` with the event-store position replayed so far.
 2. Replay ``read_all`` into it page by page with the same fold and conditional writes as the
    live projector (so a rerun re-applies nothing twice).
@@ -17,8 +17,10 @@ A rerun after an interruption before the switch resumes from the recorded ``posi
 the switch (``previous`` still set) it finishes that rebuild: the announcement, the last
 catch-up and the drop of ``previous``, and switches nothing again.
 
-``category_stats`` is untouched: the live projector maintains it independently of the products
-collection (see ``applier``), so the switch cannot double-count or lose anything there.
+Totals read models derived from it are untouched and stay exact: the live projector
+maintains them from the event stream, independently of the source collection (see
+:mod:`tandem.runtime.projector.totals`), so the switch cannot double-count or lose anything
+there.
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ from datetime import UTC, datetime
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from tandem.app import Document, ReadModelSpec
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
 from tandem.projections import ProjectionService
-from tandem_catalog.contract import CHANGES_CHANNEL, ChangeNotice
-from tandem_catalog.products import Document
-
-from projector.projection import ProductsProjection
-from projector.store import Pointer, WriteConflict, ensure_product_indexes
+from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.projector.projection import FoldReadModel
+from tandem.runtime.projector.store import Pointer, WriteConflict, ensure_indexes
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -51,6 +53,7 @@ the query-service then re-reads the pointer and clears its in-process cache."""
 class Rebuilder:
     def __init__(
         self,
+        spec: ReadModelSpec,
         read_db: AsyncDatabase[Document],
         event_store: MongoEventStore,
         projections: ProjectionService,
@@ -63,8 +66,9 @@ class Rebuilder:
         self.db = read_db
         self.store = event_store
         self.projections = projections
-        self.products = ProductsProjection.registered_in(projections)
-        self.pointer = Pointer(read_db)
+        self.spec = spec
+        self.projection = FoldReadModel.registered_in(projections, spec.name)
+        self.pointer = Pointer(read_db, spec.name)
         self.page_size = page_size
         self.settle_s = settle_s
         self.catchup_margin = catchup_margin
@@ -90,7 +94,7 @@ class Rebuilder:
         else:
             logger.info("resuming the rebuild into %s", target)
         target = str(target)
-        await ensure_product_indexes(self.db, target)
+        await ensure_indexes(self.db, target, self.spec.indexes)
         position = int(pointer.get("position") or 0) if pointer.get("building") else 0
         position = await self._replay(target, position, progress, record=True, until=_now())
         await self.pointer.update({"next": target})
@@ -118,7 +122,7 @@ class Rebuilder:
         if old != target:
             await self.db.drop_collection(old)
         await self.pointer.update({}, unset=("previous", "position"))
-        logger.info("products now read from %s; dropped %s", target, old)
+        logger.info("%s now read from %s; dropped %s", self.spec.name, target, old)
 
     async def _announce(self, target: str) -> None:
         """Publish ``ReadModelSwitched`` so readers re-read the pointer now rather than when
@@ -134,7 +138,7 @@ class Rebuilder:
             changed_fields={"active": target},
         )
         try:
-            await self.redis.publish(CHANGES_CHANNEL, notice.model_dump_json())
+            await self.redis.publish(self.spec.channel, notice.model_dump_json())
         except (RedisError, OSError) as exc:
             logger.warning("could not announce the switch to %s: %r", target, exc)
 
@@ -163,7 +167,7 @@ class Rebuilder:
         stored version are skipped; the live projector may be writing the same documents, so
         conflicts redo). An event that cannot be folded stops the rebuild: the old collection
         stays active, and a rerun resumes."""
-        projection = self.products.bound_to(target)
+        projection = self.projection.bound_to(target)
         for _ in range(20):
             planned = await self.projections.plan_batch(projection, events)
             if planned.failed:
