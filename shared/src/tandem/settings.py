@@ -49,6 +49,10 @@ class TandemSettings(BaseSettings):
     mongo_write_db: str = "tandem_write"
     mongo_read_db: str = "tandem_read"
     redis_url: str = "redis://localhost:6379/0"
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
+    """Put before every topic derived from an app (tests give each run its own topics; a shared
+    cluster can host several deployments). One setting for every service, so writers and
+    readers always agree."""
     partitions: int = Field(default=12, ge=1, le=1000)
     """Partitions of a topic a service creates when it is missing (writer or reader first)."""
     topic_replication_factor: int = Field(default=1, ge=1)

@@ -34,9 +34,6 @@ class CommandServiceSettings(TandemSettings):
     on a fresh read, so several replicas may each keep one."""
 
     # Publishing (one topic per aggregate type, ``AggregateSpec.topic``)
-    topic_prefix: str = ""
-    """Put before every topic name (tests give each app instance its own topics; a shared
-    cluster can host several deployments). The projector must consume with the same prefix."""
     kafka_request_timeout_ms: int = Field(default=30000, ge=1000)
     kafka_linger_ms: int = Field(default=2, ge=0)
     publish_batch_size: int = Field(default=500, ge=1)

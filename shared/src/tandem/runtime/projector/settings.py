@@ -19,9 +19,6 @@ class ProjectorSettings(TandemSettings):
     model of the loaded apps. A totals read model needs its source read model beside it."""
     group_id: str | None = Field(default=None, min_length=1)
     """The consumer group; unset, derived from the read-model set (see ``served``)."""
-    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
-    """Put before every derived topic name, as the command-service does with the same setting
-    (tests give each run its own topics; a shared cluster can host several deployments)."""
     topics: EnvList | None = None
     """Instead of the derived topics, when the served read models consume one aggregate type
     only (a benchmark replaying its own topic); unset normally."""
