@@ -19,7 +19,7 @@ import yaml
 from command_service.settings import CommandServiceSettings
 from projector.bootstrap import ProjectorSettings
 from pydantic_settings import BaseSettings
-from query_service.bootstrap import QueryServiceSettings
+from tandem.runtime.query.bootstrap import QueryServiceSettings
 
 from conftest import K8S, ROOT
 

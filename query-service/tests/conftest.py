@@ -1,4 +1,4 @@
-"""Fixtures for the query service's tests (helpers live in ``query_service.testing``)."""
+"""Fixtures for the query service's tests (helpers live in ``tandem.runtime.query.testing``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from query_service.bootstrap import QueryServiceSettings
+from tandem.runtime.query.bootstrap import QueryServiceSettings
 from tandem.testing.infra import InfraEndpoints
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from query_service.testing import free_port
+from tandem.runtime.query.testing import free_port
 from tandem.testing.infra import InfraEndpoints
 
 pytestmark = pytest.mark.browser
@@ -151,7 +151,7 @@ async def test_page_lists_and_updates_live_from_change_notices(
 ) -> None:
     """The page alone (no command service): list, search, and a live update from a notice."""
     from playwright.async_api import async_playwright, expect
-    from query_service.testing import notice, product_doc, running
+    from tandem.runtime.query.testing import notice, product_doc, running
 
     settings = make_settings(environment="development")
     db = mongo_client[settings.mongo_read_db]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from query_service.testing import notice, product_doc, running
+from tandem.runtime.query.testing import notice, product_doc, running
 from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from query_service.bootstrap import QueryServiceSettings
-from query_service.testing import free_port, notice
+from tandem.runtime.query.bootstrap import QueryServiceSettings
+from tandem.runtime.query.testing import free_port, notice
 from redis.asyncio import Redis
 from tandem.auth import issue_token
 from websockets.asyncio.client import connect
@@ -100,7 +100,7 @@ async def test_two_processes_behind_one_redis_both_push_a_change_published_once(
 
 
 async def test_development_token_endpoint(make_settings: Any) -> None:
-    from query_service.testing import running
+    from tandem.runtime.query.testing import running
 
     settings = make_settings(environment="development")
     async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:

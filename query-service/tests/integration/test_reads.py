@@ -11,7 +11,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from query_service.testing import notice, product_doc, running
+from tandem.runtime.query.testing import notice, product_doc, running
 from redis.asyncio import Redis
 from tandem.auth import issue_token
 from tandem_catalog.contract import READ_MODEL_POINTERS

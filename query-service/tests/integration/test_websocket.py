@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
-from query_service.testing import notice, product_doc, running
+from tandem.runtime.query.testing import notice, product_doc, running
 from redis.asyncio import Redis
 from tandem.auth import issue_token
 from websockets.asyncio.client import ClientConnection, connect

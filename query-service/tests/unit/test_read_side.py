@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from query_service.bootstrap import QueryServiceSettings
-from query_service.cache import LruCache, ProductCache
-from query_service.fanout import FanOut, WsClient
-from query_service.reader import search_filter, sort_spec, to_api
-from query_service.versions import VersionWaiters
-from query_service.ws import TICKET_SCOPE, WsAuthenticator
+from tandem.runtime.query.bootstrap import QueryServiceSettings
+from tandem.runtime.query.cache import LruCache, ProductCache
+from tandem.runtime.query.fanout import FanOut, WsClient
+from tandem.runtime.query.reader import search_filter, sort_spec, to_api
+from tandem.runtime.query.versions import VersionWaiters
+from tandem.runtime.query.ws import TICKET_SCOPE, WsAuthenticator
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
 from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
@@ -189,7 +189,7 @@ def test_tickets_must_be_short_lived_and_single_use() -> None:
 def test_openapi_documents_every_status_it_answers() -> None:
     """schemathesis: /dev/token answers 403 ``development_only`` and 400; search says that an
     empty price range is an empty page, not a 422."""
-    from query_service.bootstrap import create_app
+    from tandem.runtime.query.bootstrap import create_app
 
     document = create_app(QueryServiceSettings(environment="test")).openapi()
     token = document["paths"]["/dev/token"]["post"]["responses"]
@@ -212,7 +212,7 @@ class CountingReader:
 
 
 async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -> None:
-    from query_service.handlers import GetProductHandler
+    from tandem.runtime.query.handlers import GetProductHandler
     from tandem_catalog.queries import GetProduct
 
     redis, reader, waiters = FakeRedisCache(), CountingReader(), VersionWaiters()

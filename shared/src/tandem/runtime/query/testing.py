@@ -13,7 +13,7 @@ import orjson
 import uvicorn
 from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
 
-from query_service.bootstrap import QueryServiceSettings, create_app
+from tandem.runtime.query.bootstrap import QueryServiceSettings, create_app
 
 Document = dict[str, Any]
 

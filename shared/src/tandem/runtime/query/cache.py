@@ -22,7 +22,7 @@ from typing import Any
 from tandem.cache.redis import RedisCache
 from tandem_catalog.contract import ChangeNotice
 
-from query_service.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
+from tandem.runtime.query.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
 
 logger = logging.getLogger(__name__)
 Document = dict[str, Any]

@@ -18,7 +18,7 @@ from collections.abc import Collection
 import orjson
 from tandem_catalog.contract import ChangeNotice
 
-from query_service.metrics import WS_CLIENTS, WS_DROPPED
+from tandem.runtime.query.metrics import WS_CLIENTS, WS_DROPPED
 
 
 class WsClient:

@@ -21,11 +21,11 @@ from tandem_catalog.queries import (
     VersionedProduct,
 )
 
-from query_service.cache import ProductCache
-from query_service.metrics import VERSION_WAIT_SECONDS, VERSION_WAITS
-from query_service.reader import ProductReader
-from query_service.search_cache import SearchCache
-from query_service.versions import VersionWaiters
+from tandem.runtime.query.cache import ProductCache
+from tandem.runtime.query.metrics import VERSION_WAIT_SECONDS, VERSION_WAITS
+from tandem.runtime.query.reader import ProductReader
+from tandem.runtime.query.search_cache import SearchCache
+from tandem.runtime.query.versions import VersionWaiters
 
 Document = dict[str, Any]
 STALE_STATUS = 409

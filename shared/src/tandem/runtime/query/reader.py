@@ -19,7 +19,7 @@ from tandem.read_model.models import PaginatedResult
 from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL, PRODUCTS_READ_MODEL
 from tandem_catalog.queries import SearchProducts
 
-from query_service.collections import ActiveCollections
+from tandem.runtime.query.collections import ActiveCollections
 
 Document = dict[str, Any]
 _HIDDEN = {"_id": 0}

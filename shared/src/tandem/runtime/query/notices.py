@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from tandem_catalog.contract import ChangeNotice
 
-from query_service.metrics import NOTICES, SUBSCRIBER_RECONNECTS
+from tandem.runtime.query.metrics import NOTICES, SUBSCRIBER_RECONNECTS
 
 logger = logging.getLogger(__name__)
 

@@ -32,16 +32,16 @@ from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCT_CACHE_PREFIX, Chang
 from tandem_catalog.events import PRODUCT_EVENT_TYPES
 from tandem_catalog.queries import GetCategoryStats, GetProduct, SearchProducts
 
-from query_service.cache import LruCache, ProductCache
-from query_service.collections import ActiveCollections
-from query_service.fanout import FanOut
-from query_service.handlers import CategoryStatsHandler, GetProductHandler, SearchProductsHandler
-from query_service.http import add_page_routes, add_read_routes, add_token_routes
-from query_service.notices import READ_MODEL_SWITCHED, NoticeSubscriber
-from query_service.reader import ProductReader
-from query_service.search_cache import SearchCache
-from query_service.versions import VersionWaiters
-from query_service.ws import READ_SCOPE, WsAuthenticator, create_product_websocket_endpoint
+from tandem.runtime.query.cache import LruCache, ProductCache
+from tandem.runtime.query.collections import ActiveCollections
+from tandem.runtime.query.fanout import FanOut
+from tandem.runtime.query.handlers import CategoryStatsHandler, GetProductHandler, SearchProductsHandler
+from tandem.runtime.query.http import add_page_routes, add_read_routes, add_token_routes
+from tandem.runtime.query.notices import READ_MODEL_SWITCHED, NoticeSubscriber
+from tandem.runtime.query.reader import ProductReader
+from tandem.runtime.query.search_cache import SearchCache
+from tandem.runtime.query.versions import VersionWaiters
+from tandem.runtime.query.ws import READ_SCOPE, WsAuthenticator, create_product_websocket_endpoint
 
 SERVICE = "query-service"
 Document = dict[str, Any]

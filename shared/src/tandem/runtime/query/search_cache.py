@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from query_service.metrics import CACHE_LOOKUPS
+from tandem.runtime.query.metrics import CACHE_LOOKUPS
 
 Key = tuple[Any, ...]
 

@@ -20,8 +20,8 @@ from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from starlette import status
 from tandem.auth import AuthError, JWTVerifier, Principal
 
-from query_service.fanout import FanOut, WsClient
-from query_service.metrics import WS_CLOSED, WS_SENT
+from tandem.runtime.query.fanout import FanOut, WsClient
+from tandem.runtime.query.metrics import WS_CLOSED, WS_SENT
 
 READ_SCOPE = "products:read"
 TICKET_SCOPE = "ws:ticket"

@@ -42,8 +42,8 @@ from tandem_catalog.queries import (
     VersionedProduct,
 )
 
-from query_service.cache import ProductCache
-from query_service.ws import READ_SCOPE, TICKET_SCOPE
+from tandem.runtime.query.cache import ProductCache
+from tandem.runtime.query.ws import READ_SCOPE, TICKET_SCOPE
 
 STATIC = Path(tandem_catalog.__file__).parent / "static"
 VERSION_HEADER = "X-Read-Model-Version"
