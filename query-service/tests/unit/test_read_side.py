@@ -7,23 +7,27 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tandem.runtime.query.bootstrap import QueryServiceSettings
-from tandem.runtime.query.cache import LruCache, ProductCache
-from tandem.runtime.query.fanout import FanOut, WsClient
-from tandem.runtime.query.reader import search_filter, sort_spec, to_api
-from tandem.runtime.query.versions import VersionWaiters
-from tandem.runtime.query.ws import TICKET_SCOPE, WsAuthenticator
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
-from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
+from tandem.cache.memory import InMemoryCache
+from tandem.read_model.documents import to_api
+from tandem.read_model.filters import to_mongo, to_mongo_sort
+from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.query.cache import DocumentCache
+from tandem.runtime.query.fanout import FanOut, WsClient
+from tandem.runtime.query.settings import QueryServiceSettings
+from tandem.runtime.query.versions import VersionWaiters
+from tandem.runtime.query.ws import TICKET_SCOPE, WsAuthenticator
+from tandem_catalog.app import app
 from tandem_catalog.queries import SearchProducts
+from tandem_catalog.testing import PRODUCTS
 
 pytestmark = pytest.mark.unit
 
 
 def change(product_id: str, version: int, event_type: str = "ProductPriceChanged") -> ChangeNotice:
     return ChangeNotice(
-        read_model=PRODUCTS_READ_MODEL,
+        read_model=PRODUCTS.name,
         id=product_id,
         version=version,
         event_type=event_type,
@@ -58,16 +62,17 @@ async def test_waiter_times_out_with_the_version_it_has() -> None:
     assert len(waiters) == 0
 
 
-def test_lru_evicts_least_recent_and_expires() -> None:
+async def test_lru_evicts_least_recent_and_expires_and_does_not_copy() -> None:
     now = [0.0]
-    lru = LruCache(2, ttl=10, clock=lambda: now[0])
-    lru.set("a", {"v": 1})
-    lru.set("b", {"v": 2})
-    assert lru.get("a") == {"v": 1}
-    lru.set("c", {"v": 3})
-    assert lru.get("b") is None
+    lru = InMemoryCache(2, ttl=10, clock=lambda: now[0], copies=False)
+    held = {"v": 1}
+    await lru.set("a", held)
+    await lru.set("b", {"v": 2})
+    assert lru.peek("a") is held
+    await lru.set("c", {"v": 3})
+    assert lru.peek("b") is None
     now[0] = 11
-    assert lru.get("a") is None
+    assert lru.peek("a") is None
 
 
 class FakeRedisCache:
@@ -91,7 +96,7 @@ class FakeRedisCache:
 
 async def test_cache_refuses_entries_older_than_a_seen_notice() -> None:
     redis = FakeRedisCache()
-    cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]
+    cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
     await cache.fill("p", {"id": "p", "version": 1})
     assert await cache.get("p") == {"id": "p", "version": 1}
     cache.on_notice(change("p", 2))
@@ -103,8 +108,8 @@ async def test_cache_refuses_entries_older_than_a_seen_notice() -> None:
 async def test_redis_failure_opens_the_breaker_once() -> None:
     now = [0.0]
     redis = FakeRedisCache(fail=True)
-    cache = ProductCache(
-        LruCache(10, 60),
+    cache = DocumentCache(
+        InMemoryCache(10, 60, copies=False),
         redis,
         redis_ttl=60,
         redis_retry_seconds=5,
@@ -119,15 +124,20 @@ async def test_redis_failure_opens_the_breaker_once() -> None:
 
 
 def test_search_filter_escapes_user_text_and_combines_filters() -> None:
-    query = SearchProducts(q="a.b*(c)", category="books", min_price=1, max_price=5)
-    mongo = search_filter(query)
+    """The declared search becomes the library's SearchQuery; the one filter builder turns it
+    into a MongoDB filter on the flat documents."""
+    spec = app.read_model("products").search
+    assert spec is not None
+    query = spec.to_search(SearchProducts(q="a.b*(c)", category="books", min_price=1, max_price=5))
+    mongo = to_mongo(query.filters, query.search_term, spec.text_fields)
     pattern = {"$regex": r"a\.b\*\(c\)", "$options": "i"}
     assert mongo == {
-        "category": "books",
+        "category": {"$eq": "books"},
         "price": {"$gte": 1, "$lte": 5},
         "$or": [{"name": pattern}, {"description": pattern}],
     }
-    assert sort_spec("-price") == ("price", -1)
+    sorted_by = spec.to_search(SearchProducts(sort="-price")).sort
+    assert to_mongo_sort(sorted_by) == [("price", -1), ("_id", 1)]
 
 
 @pytest.mark.parametrize(
@@ -175,7 +185,7 @@ def test_settings_bound_the_wait() -> None:
 
 def test_tickets_must_be_short_lived_and_single_use() -> None:
     settings = QueryServiceSettings(environment="test")
-    authenticator = WsAuthenticator(JWTVerifier(settings), ticket_ttl=30)
+    authenticator = WsAuthenticator(JWTVerifier(settings), ticket_ttl=30, scope="products:read")
     ticket = issue_token(settings, "r", ["products:read", TICKET_SCOPE], 30)
     assert authenticator.ticket(ticket).subject == "r"
     with pytest.raises(AuthError):
@@ -212,12 +222,12 @@ class CountingReader:
 
 
 async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -> None:
-    from tandem.runtime.query.handlers import GetProductHandler
-    from tandem_catalog.queries import GetProduct
+    from tandem.runtime.query.handlers import GetDocumentHandler
+    from tandem.runtime.query.queries import GetDocument
 
     redis, reader, waiters = FakeRedisCache(), CountingReader(), VersionWaiters()
-    cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]
-    handler = GetProductHandler(
+    cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
+    handler = GetDocumentHandler(
         reader,  # type: ignore[arg-type]
         cache,
         waiters,
@@ -226,7 +236,7 @@ async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -
     )
     reader.docs["p"] = {"id": "p", "version": 1}
     await cache.fill("p", {"id": "p", "version": 1})
-    task = asyncio.create_task(handler.handle(GetProduct(id="p", min_version=2)))
+    task = asyncio.create_task(handler.handle(GetDocument(id="p", min_version=2)))
     await asyncio.sleep(0.02)
     assert not task.done()
     assert reader.reads == 1  # the one look at MongoDB before waiting

@@ -65,7 +65,14 @@ class InMemoryCache:
             self._entries.popitem(last=False)
 
     async def delete(self, key: str) -> None:
+        self.forget(key)
+
+    def forget(self, key: str) -> None:
+        """:meth:`delete` for synchronous callers (a change-notice listener)."""
         self._entries.pop(key, None)
+
+    def forget_all(self) -> None:
+        self._entries.clear()
 
     async def invalidate(self, key: str) -> None:
         await self.delete(key)
@@ -76,7 +83,7 @@ class InMemoryCache:
             await self.delete(key)
 
     async def clear(self) -> None:
-        self._entries.clear()
+        self.forget_all()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,4 +1,4 @@
-"""``python -m query_service``: serve the app with uvicorn (uvloop + httptools)."""
+"""``python -m query_service``: serve the apps in TANDEM_APPS with uvicorn (uvloop + httptools)."""
 
 from __future__ import annotations
 

@@ -1,24 +1,27 @@
-"""The query service's one composition root: settings, clients, handlers, routes.
+"""The query service's one composition root: settings, apps, clients, handlers, routes.
 
-``create_app(settings)`` is what ``python -m query_service`` and the tests call. Clients are
-built here (never at import time) and connected in the app's lifespan; every other module
-receives its collaborators as arguments.
+``create_app(settings)`` is what ``python -m query_service`` and the tests call; it serves
+every read model of the apps in ``settings.apps`` (or of ``apps`` when a caller passes
+declarations directly). Clients are built here (never at import time) and connected in the
+app's lifespan; every other module receives its collaborators as arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from pydantic import Field, model_validator
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
+
+from tandem.app import App, FoldProjection, check_together
 from tandem.auth import JWTVerifier, require_scopes
 from tandem.behaviours import MetricsBehaviour
+from tandem.cache.memory import InMemoryCache
 from tandem.cache.redis import RedisCache
 from tandem.mediator import Mediator
 from tandem.observability import (
@@ -27,59 +30,28 @@ from tandem.observability import (
     configure_logging,
     health_router,
 )
-from tandem.settings import EnvList, TandemSettings
-from tandem_catalog.contract import CHANGES_CHANNEL, PRODUCT_CACHE_PREFIX, ChangeNotice
-from tandem_catalog.events import PRODUCT_EVENT_TYPES
-from tandem_catalog.queries import GetCategoryStats, GetProduct, SearchProducts
-
-from tandem.runtime.query.cache import LruCache, ProductCache
+from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.collections import ActiveCollections
 from tandem.runtime.query.fanout import FanOut
-from tandem.runtime.query.handlers import CategoryStatsHandler, GetProductHandler, SearchProductsHandler
-from tandem.runtime.query.http import add_page_routes, add_read_routes, add_token_routes
-from tandem.runtime.query.notices import READ_MODEL_SWITCHED, NoticeSubscriber
-from tandem.runtime.query.reader import ProductReader
+from tandem.runtime.query.handlers import GetDocumentHandler, SearchHandler, TotalsHandler
+from tandem.runtime.query.http import (
+    add_document_routes,
+    add_page_routes,
+    add_token_routes,
+    add_totals_route,
+)
+from tandem.runtime.query.notices import NoticeSubscriber
+from tandem.runtime.query.queries import get_query_for, noun, totals_query_for
+from tandem.runtime.query.reader import DocumentReader
 from tandem.runtime.query.search_cache import SearchCache
-from tandem.runtime.query.versions import VersionWaiters
-from tandem.runtime.query.ws import READ_SCOPE, WsAuthenticator, create_product_websocket_endpoint
+from tandem.runtime.query.settings import QueryServiceSettings
+from tandem.runtime.query.views import ReadModelView, Views
+from tandem.runtime.query.ws import WsAuthenticator, create_live_endpoint
 
 SERVICE = "query-service"
 Document = dict[str, Any]
 
-
-class QueryServiceSettings(TandemSettings):
-    """Every tunable of the query service (env ``TANDEM_<NAME>``); see docs/query-service.md."""
-
-    http_port: int = Field(default=8002, ge=0, le=65535)
-    changes_channel: str = CHANGES_CHANNEL
-    cache_prefix: str = PRODUCT_CACHE_PREFIX
-    cache_ttl_seconds: float = Field(default=300.0, gt=0)
-    lru_size: int = Field(default=10_000, ge=1)
-    lru_ttl_seconds: float = Field(default=30.0, gt=0)
-    search_cache_size: int = Field(default=1_000, ge=0)
-    """Search pages kept until the next change notice (0: off; see query_service.search_cache)."""
-    search_cache_ttl_seconds: float = Field(default=30.0, gt=0)
-    redis_timeout_seconds: float = Field(default=0.5, gt=0)
-    redis_retry_seconds: float = Field(default=2.0, gt=0)
-    pointer_refresh_seconds: float = Field(default=5.0, gt=0)
-    wait_ms_default: int = Field(default=2_000, ge=0)
-    wait_ms_max: int = Field(default=10_000, ge=0)
-    ws_queue_size: int = Field(default=256, ge=1)
-    ws_heartbeat_seconds: float = Field(default=15.0, gt=0)
-    ws_auth_deadline_seconds: float = Field(default=5.0, gt=0)
-    ws_ticket_ttl_seconds: int = Field(default=30, ge=1, le=300)
-    ws_max_ids: int = Field(default=1_000, ge=1)
-    ws_per_message_deflate: bool = False
-    read_auth_required: bool = False
-    cors_origins: EnvList = Field(default_factory=list)
-    command_service_url: str = "http://127.0.0.1:8001"
-    dev_token_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
-
-    @model_validator(mode="after")
-    def _wait_bounds(self) -> QueryServiceSettings:
-        if self.wait_ms_default > self.wait_ms_max:
-            raise ValueError("wait_ms_default must not exceed wait_ms_max")
-        return self
+__all__ = ["Container", "QueryServiceSettings", "configure", "create_app"]
 
 
 @dataclass
@@ -87,20 +59,18 @@ class Container:
     """Everything the app holds for its lifetime (built without I/O; ``start`` connects)."""
 
     settings: QueryServiceSettings
+    apps: list[App]
     mongo: AsyncMongoClient[Document]
     redis: Redis
     pubsub_redis: Redis
     collections: ActiveCollections
-    reader: ProductReader
-    cache: ProductCache
-    waiters: VersionWaiters
-    fanout: FanOut
+    views: Views
     subscriber: NoticeSubscriber
-    searches: SearchCache
     mediator: Mediator = field(default_factory=lambda: Mediator(behaviours=[MetricsBehaviour()]))
 
     @classmethod
-    def build(cls, settings: QueryServiceSettings) -> Container:
+    def build(cls, settings: QueryServiceSettings, apps: Sequence[App] | None = None) -> Container:
+        served = check_together(apps) if apps is not None else settings.load_apps()
         mongo: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5_000
         )
@@ -115,74 +85,91 @@ class Container:
         collections = ActiveCollections(
             mongo[settings.mongo_read_db], settings.pointer_refresh_seconds
         )
-        cache = ProductCache(
-            LruCache(settings.lru_size, settings.lru_ttl_seconds),
-            RedisCache(redis, prefix=settings.cache_prefix, ttl=settings.cache_ttl_seconds),
-            redis_ttl=settings.cache_ttl_seconds,
-            redis_retry_seconds=settings.redis_retry_seconds,
+        views = Views(
+            [
+                cls._view(settings, app, spec, redis, collections)
+                for app in served
+                for spec in app.read_models
+            ]
         )
-        subscriber = NoticeSubscriber(pubsub_redis, settings.changes_channel)
-        searches = SearchCache(
-            settings.search_cache_size,
-            settings.search_cache_ttl_seconds,
-            live=subscriber.connected.is_set,
-        )
+        subscriber = NoticeSubscriber(pubsub_redis, views.channels)
+        for view in views:
+            view.searches.live = subscriber.connected.is_set
         container = cls(
             settings=settings,
+            apps=served,
             mongo=mongo,
             redis=redis,
             pubsub_redis=pubsub_redis,
             collections=collections,
-            reader=ProductReader(collections),
-            cache=cache,
-            waiters=VersionWaiters(),
-            fanout=FanOut(settings.ws_heartbeat_seconds),
+            views=views,
             subscriber=subscriber,
-            searches=searches,
         )
         container._wire()
         return container
 
-    def _wire(self) -> None:
-        reader, cache, waiters = self.reader, self.cache, self.waiters
-        self.mediator.register_query_handler(
-            GetProduct,
-            GetProductHandler(
-                reader,
-                cache,
-                waiters,
-                default_wait_ms=self.settings.wait_ms_default,
-                max_wait_ms=self.settings.wait_ms_max,
-            ),
+    @staticmethod
+    def _view(
+        settings: QueryServiceSettings,
+        app: App,
+        spec: Any,
+        redis: Redis,
+        collections: ActiveCollections,
+    ) -> ReadModelView:
+        cache = DocumentCache(
+            InMemoryCache(settings.lru_size, settings.lru_ttl_seconds, copies=False),
+            RedisCache(redis, prefix=spec.cache_prefix, ttl=settings.cache_ttl_seconds),
+            redis_ttl=settings.cache_ttl_seconds,
+            redis_retry_seconds=settings.redis_retry_seconds,
         )
-        self.mediator.register_query_handler(
-            SearchProducts, SearchProductsHandler(reader, self.searches)
+        live = spec.live and isinstance(spec.projection, FoldProjection)
+        return ReadModelView(
+            app=app,
+            spec=spec,
+            collections=collections,
+            reader=DocumentReader(spec, collections),
+            cache=cache,
+            searches=SearchCache(settings.search_cache_size, settings.search_cache_ttl_seconds),
+            fanout=FanOut(settings.ws_heartbeat_seconds) if live else None,
         )
-        self.mediator.register_query_handler(GetCategoryStats, CategoryStatsHandler(reader))
-        # Order matters: caches first, so a woken waiter or a client that re-reads at once
-        # cannot be served the entry the notice just made stale.
-        self.subscriber.add_listener(self._on_switch)
-        self.subscriber.add_listener(lambda notice, _raw: cache.on_notice(notice))
-        self.subscriber.add_listener(self.searches.invalidate)
-        self.subscriber.add_listener(lambda notice, _raw: waiters.on_notice(notice))
-        self.subscriber.add_listener(self.fanout.on_notice)
-        self.subscriber.add_reconnect_listener(cache.clear_memory)
-        self.subscriber.add_reconnect_listener(self.searches.invalidate)
-        self.subscriber.add_reconnect_listener(self.collections.invalidate)
-        self.subscriber.add_reconnect_listener(waiters.wake_all)
-        self.subscriber.add_reconnect_listener(self.fanout.on_reconnect)
 
-    def _on_switch(self, notice: ChangeNotice, _raw: bytes) -> None:
-        if notice.event_type == READ_MODEL_SWITCHED:
-            self.collections.invalidate()
-            self.cache.clear_memory()
+    def _wire(self) -> None:
+        settings = self.settings
+        for view in self.views:
+            spec = view.spec
+            if not spec.is_fold:
+                self.mediator.register_query_handler(
+                    totals_query_for(spec), TotalsHandler(view.reader)
+                )
+                continue
+            self.mediator.register_query_handler(
+                get_query_for(spec),
+                GetDocumentHandler(
+                    view.reader,
+                    view.cache,
+                    view.waiters,
+                    default_wait_ms=settings.wait_ms_default,
+                    max_wait_ms=settings.wait_ms_max,
+                    noun=noun(spec),
+                ),
+            )
+            if spec.search is not None:
+                self.mediator.register_query_handler(
+                    spec.search.query, SearchHandler(view.reader, view.searches)
+                )
+        self.subscriber.add_listener(self.views.on_notice)
+        self.subscriber.add_reconnect_listener(self.views.on_reconnect)
 
     async def start(self) -> None:
         await self.subscriber.start()
-        await self.fanout.start()
+        for view in self.views.live:
+            assert view.fanout is not None
+            await view.fanout.start()
 
     async def stop(self) -> None:
-        await self.fanout.stop()
+        for view in self.views.live:
+            assert view.fanout is not None
+            await view.fanout.stop()
         await self.subscriber.stop()
         await self.redis.aclose()
         await self.pubsub_redis.aclose()
@@ -192,9 +179,11 @@ class Container:
         await self.mongo.admin.command("ping")
 
 
-def create_app(settings: QueryServiceSettings | None = None) -> FastAPI:
+def create_app(
+    settings: QueryServiceSettings | None = None, apps: Sequence[App] | None = None
+) -> FastAPI:
     settings = settings or QueryServiceSettings()
-    container = Container.build(settings)
+    container = Container.build(settings, apps)
     verifier = JWTVerifier(settings)
 
     @asynccontextmanager
@@ -205,8 +194,9 @@ def create_app(settings: QueryServiceSettings | None = None) -> FastAPI:
         finally:
             await container.stop()
 
+    first = container.apps[0]
     app = FastAPI(
-        title="Tandem query service",
+        title=f"Tandem query service: {', '.join(a.title or a.name for a in container.apps)}",
         version="0.1.0",
         lifespan=lifespan,
         description="Reads from the read models; see docs/query-service.md.",
@@ -215,34 +205,52 @@ def create_app(settings: QueryServiceSettings | None = None) -> FastAPI:
     app.state.mediator = container.mediator
     app.state.settings = settings
 
-    read_auth = require_scopes(verifier, READ_SCOPE) if settings.read_auth_required else None
-    add_read_routes(app, read_auth, container.cache)
+    for view in container.views:
+        spec = view.spec
+        read_auth = require_scopes(verifier, spec.scope) if settings.read_auth_required else None
+        if spec.is_fold:
+            add_document_routes(app, spec, read_auth, view.cache)
+        else:
+            add_totals_route(app, spec, read_auth)
+    live = container.views.live
+    scopes = list(dict.fromkeys(view.spec.scope for view in live))
+    write_scopes = [agg.scope for a in container.apps for agg in a.aggregates]
     add_token_routes(
-        app, settings, verifier, settings.ws_ticket_ttl_seconds, settings.dev_token_ttl_seconds
-    )
-    create_product_websocket_endpoint(
         app,
-        "/ws/products",
-        container.fanout,
-        WsAuthenticator(verifier, settings.ws_ticket_ttl_seconds),
-        PRODUCT_EVENT_TYPES,
-        snapshots=container.reader.get_many,
-        queue_size=settings.ws_queue_size,
-        auth_deadline=settings.ws_auth_deadline_seconds,
-        max_ids=settings.ws_max_ids,
+        settings,
+        verifier,
+        read_scopes=scopes or [spec.scope for a in container.apps for spec in a.read_models][:1],
+        dev_scopes=list(dict.fromkeys([*scopes, *write_scopes])),
     )
+    tickets = WsAuthenticator(verifier, settings.ws_ticket_ttl_seconds, scopes[0] if scopes else "")
+    for view in live:
+        assert view.fanout is not None
+        event_types = _event_types(view)
+        create_live_endpoint(
+            app,
+            f"/ws/{view.name}",
+            view.fanout,
+            tickets.for_scope(view.spec.scope),
+            event_types,
+            snapshots=view.reader.get_many,
+            queue_size=settings.ws_queue_size,
+            auth_deadline=settings.ws_auth_deadline_seconds,
+            max_ids=settings.ws_max_ids,
+        )
     # Redis is left out of readiness on purpose: reads survive its outage (from MongoDB), so
     # pulling every instance out of the load balancer for it would turn degradation into
     # downtime. Its health shows in tandem_query_redis_degraded_total and the logs.
     app.include_router(health_router({"mongo": container.mongo_ready}))
-    add_page_routes(
-        app,
-        {
-            "command_service_url": settings.command_service_url,
-            "development": settings.environment == "development",
-            "event_types": list(PRODUCT_EVENT_TYPES),
-        },
-    )
+    if first.static_dir is not None:
+        add_page_routes(
+            app,
+            first.static_dir,
+            {
+                "command_service_url": settings.command_service_url,
+                "development": settings.environment == "development",
+                "event_types": list(_event_types(live[0])) if live else [],
+            },
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -254,6 +262,11 @@ def create_app(settings: QueryServiceSettings | None = None) -> FastAPI:
     app.add_middleware(PrometheusMiddleware, service=SERVICE)
     app.add_middleware(CorrelationIdMiddleware)
     return app
+
+
+def _event_types(view: ReadModelView) -> tuple[str, ...]:
+    projection = view.spec.projection
+    return projection.event_types if isinstance(projection, FoldProjection) else ()
 
 
 def configure(settings: QueryServiceSettings) -> None:

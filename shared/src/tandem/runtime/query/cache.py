@@ -1,13 +1,14 @@
-"""Two cache levels in front of MongoDB: a per-process LRU, then the shared Redis cache.
+"""Two cache levels in front of MongoDB, per read model: a per-process LRU, then Redis.
 
-* The LRU is invalidated by the change notices (:meth:`ProductCache.on_notice`); its TTL is
-  only a safety net for a notice lost while the subscriber was reconnecting.
-* Redis holds ``tandem:products:{id}`` = the product's API JSON, written by the projector and
-  by this service on a miss, with a TTL. It is an optimisation: when Redis fails the breaker
+* The LRU (:class:`tandem.cache.InMemoryCache` holding documents without copying them) is
+  invalidated by the change notices (:meth:`DocumentCache.on_notice`); its TTL is only a
+  safety net for a notice lost while the subscriber was reconnecting.
+* Redis holds ``ReadModelSpec.cache_key(id)`` = the document's API JSON, written by the
+  projector and by this service on a miss, with a TTL. It is an optimisation: when Redis fails the breaker
   opens for ``redis_retry_seconds`` (one log line, one metric) and reads go straight to MongoDB.
 * ``known versions``: the highest version each recent notice announced. A cached entry older
   than that is treated as a miss and never written back, so a reader of this process never
-  sees a product go back in time after its notice arrived (a miss-fill racing the
+  sees a document go back in time after its notice arrived (a miss-fill racing the
   projector's write cannot leave an older entry behind).
 """
 
@@ -19,8 +20,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from tandem.cache.memory import InMemoryCache
 from tandem.cache.redis import RedisCache
-from tandem_catalog.contract import ChangeNotice
+from tandem.runtime.contract import ChangeNotice
 
 from tandem.runtime.query.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
 
@@ -33,51 +35,13 @@ _REDIS_HIT = CACHE_LOOKUPS.labels("redis", "hit")
 _REDIS_MISS = CACHE_LOOKUPS.labels("redis", "miss")
 
 
-class LruCache:
-    """LRU + TTL of immutable documents.
+class DocumentCache:
+    """The two levels of one read model (its own LRU, its own Redis prefix, its own known
+    versions): the same id in two read models never shares an entry."""
 
-    Unlike ``tandem.cache.InMemoryCache`` it does not deep-copy: callers treat documents as
-    read-only, and a copy per hit would cost more than the rest of a cached GET.
-    """
-
-    def __init__(
-        self, max_size: int, ttl: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.max_size = max_size
-        self.ttl = ttl
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Document]] = OrderedDict()
-
-    def get(self, key: str) -> Document | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if self._clock() >= entry[0]:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def set(self, key: str, value: Document) -> None:
-        self._entries[key] = (self._clock() + self.ttl, value)
-        self._entries.move_to_end(key)
-        if len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
-
-    def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-class ProductCache:
     def __init__(
         self,
-        memory: LruCache,
+        memory: InMemoryCache,
         redis: RedisCache,
         *,
         redis_ttl: float,
@@ -102,15 +66,15 @@ class ProductCache:
 
     def memory_hit(self, key: str) -> Document | None:
         """The in-process copy, if there is one: no I/O, so the GET route can answer a plain
-        read without building a query (see ``query_service.http``). Counted like :meth:`get`;
+        read without building a query (see :mod:`tandem.runtime.query.http`). Counted like :meth:`get`;
         a miss is not counted here because the full path that follows counts it."""
-        document = self.memory.get(key)
+        document: Document | None = self.memory.peek(key)
         if document is not None:
             _MEMORY_HIT.inc()
         return document
 
     async def get(self, key: str) -> Document | None:
-        document = self.memory.get(key)
+        document: Document | None = self.memory.peek(key)
         if document is not None:
             _MEMORY_HIT.inc()
             return document
@@ -126,14 +90,14 @@ class ProductCache:
             _REDIS_MISS.inc()
             return None
         _REDIS_HIT.inc()
-        self.memory.set(key, cached)
+        await self.memory.set(key, cached)
         return cached
 
     async def fill(self, key: str, document: Document) -> None:
         """After a MongoDB read: remember it in both levels unless a newer notice is known."""
         if int(document.get("version", 0)) < self.known_version(key):
             return
-        self.memory.set(key, document)
+        await self.memory.set(key, document)
         if self.redis_available:
             errors = self.redis.stats.errors
             await self.redis.set(key, document, self.redis_ttl)
@@ -142,7 +106,7 @@ class ProductCache:
 
     def on_notice(self, notice: ChangeNotice) -> None:
         """Drop the memory entry; the projector has already refreshed (or deleted) Redis."""
-        self.memory.delete(notice.id)
+        self.memory.forget(notice.id)
         if notice.version > self._known.get(notice.id, 0):
             self._known[notice.id] = notice.version
             self._known.move_to_end(notice.id)
@@ -151,7 +115,7 @@ class ProductCache:
 
     def clear_memory(self) -> None:
         """After a lost subscription or a rebuild switch: notices may have been missed."""
-        self.memory.clear()
+        self.memory.forget_all()
 
     def _redis_failed(self) -> None:
         if self.redis_available:

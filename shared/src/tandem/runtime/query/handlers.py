@@ -1,9 +1,9 @@
-"""Query handlers: read models only (the event store is never read here).
+"""Query handlers of one read model: read models only (the event store is never read here).
 
-``GetProduct`` reads memory LRU -> Redis -> MongoDB and fills the caches on a miss. With
+A get reads memory LRU -> Redis -> MongoDB and fills the caches on a miss. With
 ``min_version`` it answers at once when the cached copy is recent enough; otherwise it waits
-for the projector's change notice (see :mod:`query_service.versions`), re-reading MongoDB
-directly, and past the bound answers ``409 stale_read_model`` with the version it has.
+for the projector's change notice (see :mod:`tandem.runtime.query.versions`), re-reading
+MongoDB directly, and past the bound answers ``409 stale_read_model`` with the version it has.
 """
 
 from __future__ import annotations
@@ -12,18 +12,13 @@ import time
 from typing import Any
 
 from tandem.handlers import QueryHandler
+from tandem.messages import Query
 from tandem.read_model.models import PaginatedResult
 from tandem.result import Error, Failure, Result, Success
-from tandem_catalog.queries import (
-    GetCategoryStats,
-    GetProduct,
-    SearchProducts,
-    VersionedProduct,
-)
-
-from tandem.runtime.query.cache import ProductCache
+from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.metrics import VERSION_WAIT_SECONDS, VERSION_WAITS
-from tandem.runtime.query.reader import ProductReader
+from tandem.runtime.query.queries import GetDocument, ListTotals, VersionedDocument
+from tandem.runtime.query.reader import DocumentReader
 from tandem.runtime.query.search_cache import SearchCache
 from tandem.runtime.query.versions import VersionWaiters
 
@@ -34,54 +29,55 @@ _FRESH = VERSION_WAITS.labels("fresh")
 _STALE = VERSION_WAITS.labels("stale")
 
 
-def _not_found(product_id: str) -> Failure[VersionedProduct]:
-    return Failure(
-        Error(
-            code="not_found",
-            message=f"product {product_id!r} not found",
-            status_code=404,
-            details={"id": product_id},
-        )
-    )
-
-
-class GetProductHandler(QueryHandler[GetProduct, VersionedProduct]):
+class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
     def __init__(
         self,
-        reader: ProductReader,
-        cache: ProductCache,
+        reader: DocumentReader,
+        cache: DocumentCache,
         waiters: VersionWaiters,
         *,
         default_wait_ms: int,
         max_wait_ms: int,
+        noun: str = "document",
     ) -> None:
         self.reader = reader
         self.cache = cache
         self.waiters = waiters
         self.default_wait_ms = default_wait_ms
         self.max_wait_ms = max_wait_ms
+        self.noun = noun
 
-    async def read(self, product_id: str) -> Document | None:
-        document = await self.cache.get(product_id)
+    async def read(self, document_id: str) -> Document | None:
+        document = await self.cache.get(document_id)
         if document is not None:
             return document
-        document = await self.reader.get(product_id)
+        document = await self.reader.get(document_id)
         if document is not None:
-            await self.cache.fill(product_id, document)
+            await self.cache.fill(document_id, document)
         return document
 
-    async def handle(self, query: GetProduct) -> Result[VersionedProduct]:
+    async def handle(self, query: GetDocument) -> Result[VersionedDocument]:
         document = await self.read(query.id)
         if query.min_version is None:
             if document is None:
-                return _not_found(query.id)
-            return Success(VersionedProduct(document, int(document["version"])))
+                return self._not_found(query.id)
+            return Success(VersionedDocument(document, int(document["version"])))
         if document is not None and int(document["version"]) >= query.min_version:
             _IMMEDIATE.inc()
-            return Success(VersionedProduct(document, int(document["version"])))
+            return Success(VersionedDocument(document, int(document["version"])))
         return await self._wait(query)
 
-    async def _wait(self, query: GetProduct) -> Result[VersionedProduct]:
+    def _not_found(self, document_id: str) -> Failure[VersionedDocument]:
+        return Failure(
+            Error(
+                code="not_found",
+                message=f"{self.noun} {document_id!r} not found",
+                status_code=404,
+                details={"id": document_id},
+            )
+        )
+
+    async def _wait(self, query: GetDocument) -> Result[VersionedDocument]:
         assert query.min_version is not None
         wait_ms = min(
             self.default_wait_ms if query.wait_ms is None else query.wait_ms, self.max_wait_ms
@@ -111,13 +107,13 @@ class GetProductHandler(QueryHandler[GetProduct, VersionedProduct]):
             _FRESH.inc()
             if from_mongo:
                 await self.cache.fill(query.id, latest)
-            return Success(VersionedProduct(latest, current))
+            return Success(VersionedDocument(latest, current))
         _STALE.inc()
         return Failure(
             Error(
                 code="stale_read_model",
                 message=(
-                    f"product {query.id!r} is at version {current} on the read side; "
+                    f"{self.noun} {query.id!r} is at version {current} on the read side; "
                     f"version {query.min_version} was not projected within {wait_ms} ms"
                 ),
                 status_code=STALE_STATUS,
@@ -131,24 +127,29 @@ class GetProductHandler(QueryHandler[GetProduct, VersionedProduct]):
         )
 
 
-class SearchProductsHandler(QueryHandler[SearchProducts, PaginatedResult[Document]]):
-    def __init__(self, reader: ProductReader, cache: SearchCache | None = None) -> None:
+class SearchHandler(QueryHandler[Query[Any], PaginatedResult[Document]]):
+    """The app's search query (validated from the query string), turned into the library's
+    :class:`~tandem.read_model.models.SearchQuery` by the declaration, over flat documents."""
+
+    def __init__(self, reader: DocumentReader, cache: SearchCache | None = None) -> None:
+        assert reader.spec.search is not None, f"{reader.spec.name} declares no search"
         self.reader = reader
+        self.to_search = reader.spec.search.to_search
         self.cache = cache if cache is not None else SearchCache(0, 0.0)
 
-    async def handle(self, query: SearchProducts) -> Result[PaginatedResult[Document]]:
+    async def handle(self, query: Query[Any]) -> Result[PaginatedResult[Document]]:
         key = tuple(query.model_dump(exclude={"correlation_id"}).items())
         page = self.cache.get(key)
         if page is None:
             generation = self.cache.generation
-            page = await self.reader.search(query)
+            page = await self.reader.search(self.to_search(query))
             self.cache.put(key, generation, page)
         return Success(page)
 
 
-class CategoryStatsHandler(QueryHandler[GetCategoryStats, dict[str, Any]]):
-    def __init__(self, reader: ProductReader) -> None:
+class TotalsHandler(QueryHandler[ListTotals, dict[str, Any]]):
+    def __init__(self, reader: DocumentReader) -> None:
         self.reader = reader
 
-    async def handle(self, query: GetCategoryStats) -> Result[dict[str, Any]]:
-        return Success({"categories": await self.reader.category_stats()})
+    async def handle(self, query: ListTotals) -> Result[dict[str, Any]]:
+        return Success({"items": await self.reader.totals()})

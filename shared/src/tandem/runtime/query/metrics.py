@@ -25,7 +25,7 @@ def _get_or_create(factory: Callable[..., C], name: str, doc: str, *args: Any, *
 CACHE_LOOKUPS = _get_or_create(
     Counter,
     "tandem_query_cache_lookups_total",
-    "Product lookups by cache level (memory, redis) and result (hit, miss)",
+    "Read-model lookups by cache level (memory, redis, search) and result (hit, miss)",
     ["level", "result"],
 )
 REDIS_DEGRADED = _get_or_create(

@@ -1,113 +1,77 @@
-"""Reads the projector's product read models from MongoDB (documents in the shape of
-``docs/conventions.md``: flat fields, ``_id`` = product id).
+"""Reads one read model's flat documents from MongoDB, through the library's repository.
 
-The library's ``MongoReadModelRepository`` stores a model's fields under ``data``, which is
-not the shape the projector and this service agreed on, so this module queries the flat
-documents itself. Only MongoDB/FerretDB-common operators are used (``$regex``, ``$in``,
-ranges, ``count_documents``, sort/skip/limit).
+The projector writes the documents (:mod:`tandem.read_model.documents`: ``_id`` = id, flat
+fields, ``version``); :class:`~tandem.read_model.mongo.MongoReadModelRepository` reads and
+searches that shape, with the one filter builder, so this module only adds what the runtime
+needs around it: the active collection behind the rebuild pointer, and the API shape.
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
-from tandem.read_model.filters import escape_regex
-from tandem.read_model.models import PaginatedResult
-from tandem_catalog.contract import CATEGORY_STATS_READ_MODEL, PRODUCTS_READ_MODEL
-from tandem_catalog.queries import SearchProducts
+from pymongo import ASCENDING
 
+from tandem.app import ReadModelSpec, TotalsProjection
+from tandem.read_model.documents import to_api
+from tandem.read_model.models import PaginatedResult, ReadModel, SearchQuery
+from tandem.read_model.mongo import MongoReadModelRepository
 from tandem.runtime.query.collections import ActiveCollections
 
 Document = dict[str, Any]
-_HIDDEN = {"_id": 0}
 
 
-def to_api(document: Document) -> Document:
-    """The API shape of a product document (the same JSON the projector caches in Redis)."""
-    product = {key: value for key, value in document.items() if key != "_id"}
-    product.setdefault("id", document.get("_id"))
-    for key in ("created_at", "updated_at"):
-        value = product.get(key)
-        if isinstance(value, datetime):
-            product[key] = value.isoformat()
-    return product
+class DocumentReader:
+    """One read model's documents in API shape (get, get many, search, list)."""
 
-
-class ProductReader:
-    def __init__(self, collections: ActiveCollections) -> None:
+    def __init__(self, spec: ReadModelSpec, collections: ActiveCollections) -> None:
+        self.spec = spec
         self.collections = collections
+        self.text_fields: Sequence[str] = spec.search.text_fields if spec.search else ()
+        self._repositories: dict[str, MongoReadModelRepository[ReadModel]] = {}
 
-    async def get(self, product_id: str) -> Document | None:
-        products = await self.collections.collection(PRODUCTS_READ_MODEL)
-        document = await products.find_one({"_id": product_id})
+    async def repository(self) -> MongoReadModelRepository[ReadModel]:
+        """The repository over the collection the rebuild pointer names right now."""
+        name = await self.collections.name(self.spec.collection)
+        repository = self._repositories.get(name)
+        if repository is None:
+            repository = MongoReadModelRepository(
+                ReadModel, self.collections.database[name], search_fields=self.text_fields
+            )
+            self._repositories = {name: repository}  # a switch retires the old collection
+        return repository
+
+    async def get(self, document_id: str) -> Document | None:
+        document = await (await self.repository()).get_document(document_id)
         return to_api(document) if document is not None else None
 
-    async def get_many(self, product_ids: list[str]) -> dict[str, Document]:
-        if not product_ids:
-            return {}
-        products = await self.collections.collection(PRODUCTS_READ_MODEL)
-        cursor = products.find({"_id": {"$in": product_ids}})
-        return {str(doc["_id"]): to_api(doc) async for doc in cursor}
+    async def get_many(self, ids: list[str]) -> dict[str, Document]:
+        found = await (await self.repository()).get_documents(ids)
+        return {key: to_api(document) for key, document in found.items()}
 
-    async def search(self, query: SearchProducts) -> PaginatedResult[Document]:
-        products = await self.collections.collection(PRODUCTS_READ_MODEL)
-        mongo_filter = search_filter(query)
-        field, direction = sort_spec(query.sort)
-        cursor = (
-            products.find(mongo_filter)
-            .sort([(field, direction), ("_id", ASCENDING)])  # _id: pages never overlap
-            .skip((query.page - 1) * query.page_size)
-            .limit(query.page_size)
+    async def search(self, query: SearchQuery) -> PaginatedResult[Document]:
+        page = await (await self.repository()).search_documents(query)
+        return PaginatedResult[Document].create(
+            [to_api(document) for document in page.items], page.total, page.page, page.page_size
         )
-        # The count and the page are independent reads: side by side, a search costs the
-        # longer of the two, not their sum (on FerretDB each reads the filter's rows).
-        total, items = await asyncio.gather(
-            products.count_documents(mongo_filter), cursor.to_list()
-        )
-        page = [to_api(doc) for doc in items]
-        return PaginatedResult[Document].create(page, total, query.page, query.page_size)
 
-    async def category_stats(self) -> list[Document]:
-        stats = await self.collections.collection(CATEGORY_STATS_READ_MODEL)
+    async def totals(self) -> list[Document]:
+        """Every group of a totals read model, as ``projection.present`` shapes it."""
+        projection = self.spec.projection
+        assert isinstance(projection, TotalsProjection)
+        repository = await self.repository()
         rows: list[Document] = []
-        async for doc in stats.find({}).sort("_id", ASCENDING):
-            count = int(doc.get("active_count") or 0)
-            price_sum = float(doc.get("price_sum") or 0.0)
-            rows.append(
-                {
-                    "category": str(doc["_id"]),
-                    "active_count": count,
-                    "price_sum": round(price_sum, 2),
-                    # FerretDB has no $avg: the projector keeps a sum and a count instead.
-                    "average_price": round(price_sum / count, 2) if count else None,
-                }
-            )
+        async for document in repository.collection.find({}).sort("_id", ASCENDING):
+            rows.append(projection.present(str(document["_id"]), counters(document)))
         return rows
 
 
-def search_filter(query: SearchProducts) -> Document:
-    mongo_filter: Document = {}
-    if query.category is not None:
-        mongo_filter["category"] = query.category
-    if query.status is not None:
-        mongo_filter["status"] = query.status
-    price: Document = {}
-    if query.min_price is not None:
-        price["$gte"] = query.min_price
-    if query.max_price is not None:
-        price["$lte"] = query.max_price
-    if price:
-        mongo_filter["price"] = price
-    if query.q:
-        # User text is a literal, never a pattern: escaped for both PCRE (MongoDB) and RE2
-        # (FerretDB); re.escape would escape spaces, which RE2 rejects.
-        pattern = {"$regex": escape_regex(query.q), "$options": "i"}
-        mongo_filter["$or"] = [{"name": pattern}, {"description": pattern}]
-    return mongo_filter
-
-
-def sort_spec(sort: str) -> tuple[str, int]:
-    return (sort[1:], DESCENDING) if sort.startswith("-") else (sort, ASCENDING)
+def counters(document: Mapping[str, Any]) -> dict[str, int]:
+    """The integer counters of a totals document; the projector's bookkeeping beside them
+    (offsets per partition, presentational copies) is not an integer field and is skipped."""
+    return {
+        key: value
+        for key, value in document.items()
+        if key != "_id" and isinstance(value, int) and not isinstance(value, bool)
+    }

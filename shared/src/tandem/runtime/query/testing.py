@@ -1,17 +1,19 @@
-"""Test helpers of the query service: a real uvicorn server in the test's event loop, read-model
-documents in the projector's shape, and change notices as the projector publishes them."""
+"""Test helpers of the query runtime: a real uvicorn server in the test's event loop, and change
+notices as the projector publishes them (documents in the projector's shape are the app's:
+see e.g. ``tandem_catalog.testing``)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import uvicorn
-from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
+from tandem.app import App
+from tandem.runtime.contract import ChangeNotice
 
 from tandem.runtime.query.bootstrap import QueryServiceSettings, create_app
 
@@ -25,11 +27,13 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running(settings: QueryServiceSettings) -> AsyncIterator[str]:
-    """Serve ``create_app(settings)`` with uvicorn on a free port; yields the base URL."""
+async def running(
+    settings: QueryServiceSettings, apps: Sequence[App] | None = None
+) -> AsyncIterator[str]:
+    """Serve ``create_app(settings, apps)`` with uvicorn on a free port; yields the base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, apps),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -50,30 +54,14 @@ async def running(settings: QueryServiceSettings) -> AsyncIterator[str]:
         await task
 
 
-def product_doc(product_id: str, version: int = 1, **fields: Any) -> Document:
-    document: Document = {
-        "_id": product_id,
-        "id": product_id,
-        "name": f"Product {product_id}",
-        "description": "",
-        "price": 10.0,
-        "category": "general",
-        "status": "active",
-        "version": version,
-        "created_at": "2025-01-01T00:00:00+00:00",
-        "updated_at": "2025-01-01T00:00:00+00:00",
-    }
-    document.update(fields)
-    return document
-
-
 def notice(
-    product_id: str, version: int, event_type: str = "ProductPriceChanged", **changed: Any
+    read_model: str, document_id: str, version: int, event_type: str, **changed: Any
 ) -> bytes:
+    """A change notice as the projector publishes it on the read model's channel."""
     return orjson.dumps(
         ChangeNotice(
-            read_model=PRODUCTS_READ_MODEL,
-            id=product_id,
+            read_model=read_model,
+            id=document_id,
             version=version,
             event_type=event_type,
             changed_fields=changed,

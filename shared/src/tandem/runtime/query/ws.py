@@ -1,10 +1,6 @@
-"""``/ws/products``: authenticated, filtered, resyncable stream of product changes.
-
-The library's ``tandem.api.create_websocket_endpoint`` authenticates with a FastAPI
-dependency before accepting (so no first-message auth), filters only by event type, and
-serializes each event once per client; this endpoint keeps its shape (router, path, feed,
-auth, allowed event types, queue size, heartbeat) and adds what the product stream needs.
-The protocol and close codes are documented in ``docs/query-service.md``.
+"""``/ws/{read model}``: authenticated, filtered, resyncable stream of a live read model's
+changes. The protocol and close codes are documented in ``docs/query-service.md``; snapshot
+frames carry the document under ``"document"``.
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ from tandem.auth import AuthError, JWTVerifier, Principal
 from tandem.runtime.query.fanout import FanOut, WsClient
 from tandem.runtime.query.metrics import WS_CLOSED, WS_SENT
 
-READ_SCOPE = "products:read"
 TICKET_SCOPE = "ws:ticket"
 CLOSE_POLICY = status.WS_1008_POLICY_VIOLATION  # authentication or subscription refused
 CLOSE_UNSUPPORTED = status.WS_1003_UNSUPPORTED_DATA  # a message the server cannot parse
@@ -39,22 +34,29 @@ class ProtocolError(Exception):
 
 
 class WsAuthenticator:
-    """JWT with ``products:read`` (first message) or a short-lived ticket (URL).
+    """JWT with the read model's scope (first message) or a short-lived ticket (URL).
 
     A ticket is a JWT carrying ``ws:ticket`` as well, at most ``ticket_ttl`` seconds long and
     accepted once per process, so a URL that leaks into a log is worthless within seconds.
     """
 
-    def __init__(self, verifier: JWTVerifier, ticket_ttl: int) -> None:
+    def __init__(self, verifier: JWTVerifier, ticket_ttl: int, scope: str) -> None:
         self.verifier = verifier
         self.ticket_ttl = ticket_ttl
+        self.scope = scope
         self._used: dict[str, float] = {}
 
+    def for_scope(self, scope: str) -> WsAuthenticator:
+        """Another read model's authenticator sharing this one's spent tickets."""
+        other = WsAuthenticator(self.verifier, self.ticket_ttl, scope)
+        other._used = self._used
+        return other
+
     def token(self, token: Any) -> Principal:
-        return self.verifier.authorize(token if isinstance(token, str) else None, READ_SCOPE)
+        return self.verifier.authorize(token if isinstance(token, str) else None, self.scope)
 
     def ticket(self, ticket: str) -> Principal:
-        principal = self.verifier.authorize(ticket, READ_SCOPE, TICKET_SCOPE)
+        principal = self.verifier.authorize(ticket, self.scope, TICKET_SCOPE)
         if self.verifier.disabled:
             return principal
         claims = principal.claims
@@ -96,7 +98,7 @@ def _dumps(payload: dict[str, Any]) -> str:
     return orjson.dumps(payload).decode()
 
 
-def create_product_websocket_endpoint(
+def create_live_endpoint(
     router: APIRouter | FastAPI,
     path: str,
     fanout: FanOut,
@@ -145,21 +147,21 @@ def create_product_websocket_endpoint(
         ids = list(dict.fromkeys([*versions, *(client.ids or ())]))[:max_ids]
         current = await snapshots(ids)
         sent = 0
-        for product_id in ids:
-            product = current.get(product_id)
-            known = versions.get(product_id)
-            if product is None:
+        for document_id in ids:
+            document = current.get(document_id)
+            known = versions.get(document_id)
+            if document is None:
                 if known is None:
                     continue
-                frame = {"type": "snapshot", "id": product_id, "version": None, "product": None}
-            elif known is not None and int(product["version"]) <= known:
+                frame = {"type": "snapshot", "id": document_id, "version": None, "document": None}
+            elif known is not None and int(document["version"]) <= known:
                 continue
             else:
                 frame = {
                     "type": "snapshot",
-                    "id": product_id,
-                    "version": product["version"],
-                    "product": product,
+                    "id": document_id,
+                    "version": document["version"],
+                    "document": document,
                 }
             client.control(_dumps(frame))
             sent += 1
