@@ -34,10 +34,14 @@ def notice(
     product_id: str, version: int, event_type: str = "ProductPriceChanged", **changed: Any
 ) -> bytes:
     """A ``products`` change notice as the projector publishes it (JSON bytes)."""
-    return ChangeNotice(
-        read_model=PRODUCTS.name,
-        id=product_id,
-        version=version,
-        event_type=event_type,
-        changed_fields=changed,
-    ).model_dump_json().encode()
+    return (
+        ChangeNotice(
+            read_model=PRODUCTS.name,
+            id=product_id,
+            version=version,
+            event_type=event_type,
+            changed_fields=changed,
+        )
+        .model_dump_json()
+        .encode()
+    )

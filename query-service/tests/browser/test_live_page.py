@@ -152,7 +152,7 @@ async def test_page_lists_and_updates_live_from_change_notices(
     """The page alone (no command service): list, search, and a live update from a notice."""
     from playwright.async_api import async_playwright, expect
     from tandem.runtime.query.testing import running
-from tandem_catalog.testing import PRODUCTS, notice, product_doc
+    from tandem_catalog.testing import PRODUCTS, notice, product_doc
 
     settings = make_settings(environment="development")
     db = mongo_client[settings.mongo_read_db]

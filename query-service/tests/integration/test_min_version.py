@@ -10,9 +10,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
 from tandem.runtime.query.testing import running
 from tandem_catalog.testing import PRODUCTS, notice, product_doc
-from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+from tandem.auth import issue_token
 from tandem.runtime.query.settings import QueryServiceSettings
 from tandem.runtime.query.testing import free_port
 from tandem_catalog.testing import PRODUCTS, notice
-from redis.asyncio import Redis
-from tandem.auth import issue_token
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.integration
@@ -75,9 +75,7 @@ async def test_two_processes_behind_one_redis_both_push_a_change_published_once(
             await ws.send(json.dumps({"type": "auth", "token": token}))
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "subscribed"
             clients.append(ws)
-        receivers = await redis_client.publish(
-            PRODUCTS.channel, notice("shared", 7, price=1.5)
-        )
+        receivers = await redis_client.publish(PRODUCTS.channel, notice("shared", 7, price=1.5))
         assert receivers == 2  # one subscriber connection per process
         for ws in clients:
             message = json.loads(await asyncio.wait_for(ws.recv(), 5))

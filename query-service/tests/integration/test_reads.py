@@ -11,11 +11,11 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from tandem.runtime.query.testing import running
-from tandem_catalog.testing import PRODUCTS, notice, product_doc
 from redis.asyncio import Redis
 from tandem.auth import issue_token
 from tandem.runtime.contract import READ_MODEL_POINTERS
+from tandem.runtime.query.testing import running
+from tandem_catalog.testing import PRODUCTS, notice, product_doc
 
 pytestmark = pytest.mark.integration
 
@@ -317,9 +317,7 @@ async def test_reads_follow_the_pointer_after_a_rebuild_switch(
             await db[READ_MODEL_POINTERS].insert_one(
                 {"_id": "products", "active": "products_rebuild_1"}
             )
-            await redis_client.publish(
-                PRODUCTS.channel, notice("products", 0, "ReadModelSwitched")
-            )
+            await redis_client.publish(PRODUCTS.channel, notice("products", 0, "ReadModelSwitched"))
 
             async def switched() -> bool:
                 page = (await http.get("/api/products/search")).json()

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
-from tandem.runtime.query.testing import running
-from tandem_catalog.testing import PRODUCTS, notice, product_doc
 from redis.asyncio import Redis
 from tandem.auth import issue_token
+from tandem.runtime.query.testing import running
+from tandem_catalog.testing import PRODUCTS, notice, product_doc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 

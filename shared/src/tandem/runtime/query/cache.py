@@ -23,7 +23,6 @@ from typing import Any
 from tandem.cache.memory import InMemoryCache
 from tandem.cache.redis import RedisCache
 from tandem.runtime.contract import ChangeNotice
-
 from tandem.runtime.query.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
 
 logger = logging.getLogger(__name__)

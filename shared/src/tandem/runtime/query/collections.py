@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
 from tandem.runtime.contract import READ_MODEL_POINTERS
 
 Document = dict[str, Any]

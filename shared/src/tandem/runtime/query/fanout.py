@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Collection
 
 import orjson
-from tandem.runtime.contract import ChangeNotice
 
+from tandem.runtime.contract import ChangeNotice
 from tandem.runtime.query.metrics import WS_CLIENTS, WS_DROPPED
 
 

@@ -43,8 +43,8 @@ from tandem.runtime.query.queries import (
     totals_query_for,
     totals_response_for,
 )
-from tandem.runtime.query.ws import TICKET_SCOPE
 from tandem.runtime.query.settings import QueryServiceSettings
+from tandem.runtime.query.ws import TICKET_SCOPE
 
 VERSION_HEADER = "X-Read-Model-Version"
 

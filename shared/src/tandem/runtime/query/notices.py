@@ -24,8 +24,8 @@ import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from tandem.runtime.contract import ChangeNotice
 
+from tandem.runtime.contract import ChangeNotice
 from tandem.runtime.query.metrics import NOTICES, SUBSCRIBER_RECONNECTS
 
 logger = logging.getLogger(__name__)

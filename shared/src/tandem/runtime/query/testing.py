@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 import uvicorn
+
 from tandem.app import App
 from tandem.runtime.contract import ChangeNotice
-
 from tandem.runtime.query.bootstrap import QueryServiceSettings, create_app
 
 Document = dict[str, Any]

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from starlette import status
-from tandem.auth import AuthError, JWTVerifier, Principal
 
+from tandem.auth import AuthError, JWTVerifier, Principal
 from tandem.runtime.query.fanout import FanOut, WsClient
 from tandem.runtime.query.metrics import WS_CLOSED, WS_SENT
 
