@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from tandem.api.websocket import LiveClient
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
 from tandem.cache.memory import InMemoryCache
@@ -14,7 +15,7 @@ from tandem.read_model.documents import to_api
 from tandem.read_model.filters import to_mongo, to_mongo_sort
 from tandem.runtime.contract import ChangeNotice
 from tandem.runtime.query.cache import DocumentCache
-from tandem.runtime.query.fanout import FanOut, WsClient
+from tandem.runtime.query.fanout import RedisChangeFeed
 from tandem.runtime.query.settings import QueryServiceSettings
 from tandem.runtime.query.versions import VersionWaiters
 from tandem.runtime.query.ws import TICKET_SCOPE, WsAuthenticator
@@ -153,24 +154,23 @@ def test_to_api_drops_mongo_id() -> None:
     assert to_api({"_id": "p", "name": "n"}) == {"id": "p", "name": "n"}
 
 
-async def test_fanout_serializes_once_and_filters() -> None:
-    fanout = FanOut()
-    prices = WsClient(10, ["ProductPriceChanged"], None)
-    one_id = WsClient(10, ["ProductPriceChanged", "ProductCreated"], ["b"])
-    fanout.add(prices)
-    fanout.add(one_id)
-    fanout.on_notice(change("a", 1), b"")
-    fanout.on_notice(change("b", 1, "ProductCreated"), b"")
-    assert len(prices.frames) == 1
-    assert len(one_id.frames) == 1
-    fanout.on_notice(change("b", 2), b"")
-    assert prices.frames[1] is one_id.frames[1]  # the same string object: serialized once
-    fanout.remove(prices)
-    fanout.remove(one_id)
+async def test_the_change_feed_serializes_once_and_filters_by_type() -> None:
+    feed = RedisChangeFeed()
+    prices: list[Any] = []
+    created: list[Any] = []
+    await feed.subscribe("ProductPriceChanged", prices.append)
+    await feed.subscribe("ProductPriceChanged", created.append)
+    await feed.subscribe("ProductCreated", created.append)
+    feed.on_notice(change("a", 1), b"")
+    feed.on_notice(change("b", 1, "ProductCreated"), b"")
+    assert [m.id for m in prices] == ["a"]
+    assert [m.id for m in created] == ["a", "b"]
+    assert prices[0].ws_frame is created[0].ws_frame  # the same string object: serialized once
+    assert prices[0].ws_frame.startswith('{"type":"change"')
 
 
 def test_overflow_drops_the_client() -> None:
-    client = WsClient(2, ["ProductPriceChanged"], None)
+    client = LiveClient(2, ["ProductPriceChanged"], None)
     for _ in range(3):
         client.offer("frame")
     assert client.dropped

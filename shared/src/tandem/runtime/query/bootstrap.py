@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from tandem.api import CQRSEndpointFactory
 from tandem.app import App, FoldProjection, check_together
 from tandem.auth import JWTVerifier, require_scopes
 from tandem.behaviours import MetricsBehaviour
@@ -32,7 +33,7 @@ from tandem.observability import (
 )
 from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.collections import ActiveCollections
-from tandem.runtime.query.fanout import FanOut
+from tandem.runtime.query.fanout import RedisChangeFeed
 from tandem.runtime.query.handlers import GetDocumentHandler, SearchHandler, TotalsHandler
 from tandem.runtime.query.http import (
     add_document_routes,
@@ -46,7 +47,7 @@ from tandem.runtime.query.reader import DocumentReader
 from tandem.runtime.query.search_cache import SearchCache
 from tandem.runtime.query.settings import QueryServiceSettings
 from tandem.runtime.query.views import ReadModelView, Views
-from tandem.runtime.query.ws import WsAuthenticator, create_live_endpoint
+from tandem.runtime.query.ws import WsAuthenticator
 
 SERVICE = "query-service"
 Document = dict[str, Any]
@@ -130,7 +131,7 @@ class Container:
             reader=DocumentReader(spec, collections),
             cache=cache,
             searches=SearchCache(settings.search_cache_size, settings.search_cache_ttl_seconds),
-            fanout=FanOut(settings.ws_heartbeat_seconds) if live else None,
+            feed=RedisChangeFeed() if live else None,
         )
 
     def _wire(self) -> None:
@@ -162,14 +163,8 @@ class Container:
 
     async def start(self) -> None:
         await self.subscriber.start()
-        for view in self.views.live:
-            assert view.fanout is not None
-            await view.fanout.start()
 
     async def stop(self) -> None:
-        for view in self.views.live:
-            assert view.fanout is not None
-            await view.fanout.stop()
         await self.subscriber.stop()
         await self.redis.aclose()
         await self.pubsub_redis.aclose()
@@ -224,19 +219,21 @@ def create_app(
     )
     tickets = WsAuthenticator(verifier, settings.ws_ticket_ttl_seconds, scopes[0] if scopes else "")
     for view in live:
-        assert view.fanout is not None
-        event_types = _event_types(view)
-        create_live_endpoint(
+        assert view.feed is not None
+        # The seed's factory method over the Redis change feed: the distributed endpoint.
+        endpoint = CQRSEndpointFactory.create_websocket_endpoint(
             app,
             f"/ws/{view.name}",
-            view.fanout,
-            tickets.for_scope(view.spec.scope),
-            event_types,
+            view.feed,
+            allowed_event_types=_event_types(view),
+            authenticator=tickets.for_scope(view.spec.scope),
             snapshots=view.reader.get_many,
             queue_size=settings.ws_queue_size,
+            heartbeat_interval=settings.ws_heartbeat_seconds,
             auth_deadline=settings.ws_auth_deadline_seconds,
             max_ids=settings.ws_max_ids,
         )
+        view.resync_required = endpoint.resync_required  # type: ignore[attr-defined]
     # Redis is left out of readiness on purpose: reads survive its outage (from MongoDB), so
     # pulling every instance out of the load balancer for it would turn degradation into
     # downtime. Its health shows in tandem_query_redis_degraded_total and the logs.

@@ -7,6 +7,7 @@ notice subscriber hands each notice to the view ``ChangeNotice.read_model`` name
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from tandem.app import App, ReadModelSpec
 from tandem.runtime.contract import ChangeNotice
 from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.collections import ActiveCollections
-from tandem.runtime.query.fanout import FanOut
+from tandem.runtime.query.fanout import RedisChangeFeed
 from tandem.runtime.query.notices import READ_MODEL_SWITCHED
 from tandem.runtime.query.reader import DocumentReader
 from tandem.runtime.query.search_cache import SearchCache
@@ -32,8 +33,10 @@ class ReadModelView:
     cache: DocumentCache
     searches: SearchCache
     waiters: VersionWaiters = field(default_factory=VersionWaiters)
-    fanout: FanOut | None = None
-    """Only for a live read model: its WebSocket clients."""
+    feed: RedisChangeFeed | None = None
+    """Only for a live read model: the change feed its WebSocket endpoint subscribes to."""
+    resync_required: Callable[[], None] | None = None
+    """Set when its endpoint is registered: tells its clients notices may have been lost."""
 
     @property
     def name(self) -> str:
@@ -48,8 +51,8 @@ class ReadModelView:
         self.cache.on_notice(notice)
         self.searches.invalidate()
         self.waiters.on_notice(notice)
-        if self.fanout is not None:
-            self.fanout.on_notice(notice, raw)
+        if self.feed is not None:
+            self.feed.on_notice(notice, raw)
 
     def on_reconnect(self) -> None:
         """Notices may have been lost: forget what they would have invalidated."""
@@ -57,8 +60,8 @@ class ReadModelView:
         self.searches.invalidate()
         self.collections.invalidate(self.spec.collection)
         self.waiters.wake_all()
-        if self.fanout is not None:
-            self.fanout.on_reconnect()
+        if self.resync_required is not None:
+            self.resync_required()
 
 
 class Views:
@@ -79,7 +82,7 @@ class Views:
 
     @property
     def live(self) -> list[ReadModelView]:
-        return [view for view in self if view.fanout is not None]
+        return [view for view in self if view.feed is not None]
 
     def on_notice(self, notice: ChangeNotice, raw: bytes) -> None:
         view = self.by_name.get(notice.read_model)
