@@ -11,6 +11,7 @@ from tandem.api.websocket import LiveClient
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
 from tandem.cache.memory import InMemoryCache
+from tandem.read_model import ReadModel
 from tandem.read_model.documents import to_api
 from tandem.read_model.filters import to_mongo, to_mongo_sort
 from tandem.runtime.contract import ChangeNotice
@@ -98,11 +99,11 @@ class FakeRedisCache:
 async def test_cache_refuses_entries_older_than_a_seen_notice() -> None:
     redis = FakeRedisCache()
     cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
-    await cache.fill("p", {"id": "p", "version": 1})
+    await cache.set("p", {"id": "p", "version": 1})
     assert await cache.get("p") == {"id": "p", "version": 1}
     cache.on_notice(change("p", 2))
     assert await cache.get("p") is None  # memory dropped, Redis copy is older than the notice
-    await cache.fill("p", {"id": "p", "version": 1})  # a racing stale fill is ignored
+    await cache.set("p", {"id": "p", "version": 1})  # a racing stale fill is ignored
     assert await cache.get("p") is None
 
 
@@ -209,14 +210,16 @@ def test_openapi_documents_every_status_it_answers() -> None:
     assert "matches nothing" in search["422"]["description"]
 
 
-class CountingReader:
+class CountingRepository:
     """MongoDB stand-in for the handler: counts reads, serves what the 'projector' wrote."""
+
+    model_type = ReadModel
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.reads = 0
 
-    async def get(self, product_id: str) -> dict[str, Any] | None:
+    async def get_document(self, product_id: str) -> dict[str, Any] | None:
         self.reads += 1
         return self.docs.get(product_id)
 
@@ -225,17 +228,19 @@ async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -
     from tandem.runtime.query.handlers import GetDocumentHandler
     from tandem.runtime.query.queries import GetDocument
 
-    redis, reader, waiters = FakeRedisCache(), CountingReader(), VersionWaiters()
+    from tandem.read_model.service import ReadModelService
+
+    redis, reader, waiters = FakeRedisCache(), CountingRepository(), VersionWaiters()
     cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
     handler = GetDocumentHandler(
-        reader,  # type: ignore[arg-type]
+        ReadModelService(reader, cache=cache),  # type: ignore[arg-type]
         cache,
         waiters,
         default_wait_ms=2000,
         max_wait_ms=2000,
     )
     reader.docs["p"] = {"id": "p", "version": 1}
-    await cache.fill("p", {"id": "p", "version": 1})
+    await cache.set("p", {"id": "p", "version": 1})
     task = asyncio.create_task(handler.handle(GetDocument(id="p", min_version=2)))
     await asyncio.sleep(0.02)
     assert not task.done()

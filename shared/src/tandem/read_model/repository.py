@@ -61,6 +61,15 @@ class ReadModelRepository(Protocol[T]):
 
     async def clear(self) -> None: ...
 
+    # The stored documents themselves (flat, ``_id`` = id; see tandem.read_model.documents):
+    # what the query runtime serves, without validating a model per read.
+
+    async def get_document(self, model_id: ReadModelId | str) -> dict[str, Any] | None: ...
+
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def search_documents(self, query: SearchQuery) -> PaginatedResult[dict[str, Any]]: ...
+
 
 def id_value(model_id: ReadModelId | str) -> str:
     return model_id.value if isinstance(model_id, ReadModelId) else model_id
@@ -133,6 +142,20 @@ class InMemoryReadModelRepository(Generic[T]):
 
     async def clear(self) -> None:
         self._models.clear()
+
+    async def get_document(self, model_id: ReadModelId | str) -> dict[str, Any] | None:
+        model = self._models.get(id_value(model_id))
+        return to_document(model) if model is not None else None
+
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {key: to_document(self._models[key]) for key in ids if key in self._models}
+
+    async def search_documents(self, query: SearchQuery) -> PaginatedResult[dict[str, Any]]:
+        page = await self.search(query)
+        documents = [to_document(model) for model in page.items]
+        return PaginatedResult[dict[str, Any]].create(
+            documents, page.total, page.page, page.page_size
+        )
 
     def _matching(self, filters: dict[str, Any], search_term: str | None) -> list[T]:
         return [

@@ -31,6 +31,7 @@ from tandem.observability import (
     configure_logging,
     health_router,
 )
+from tandem.read_model.service import ReadModelService
 from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.collections import ActiveCollections
 from tandem.runtime.query.fanout import RedisChangeFeed
@@ -43,7 +44,7 @@ from tandem.runtime.query.http import (
 )
 from tandem.runtime.query.notices import NoticeSubscriber
 from tandem.runtime.query.queries import get_query_for, noun, totals_query_for
-from tandem.runtime.query.reader import DocumentReader
+from tandem.runtime.query.reader import ActiveRepository
 from tandem.runtime.query.search_cache import SearchCache
 from tandem.runtime.query.settings import QueryServiceSettings
 from tandem.runtime.query.views import ReadModelView, Views
@@ -124,12 +125,14 @@ class Container:
             redis_retry_seconds=settings.redis_retry_seconds,
         )
         live = spec.live and isinstance(spec.projection, FoldProjection)
+        repository = ActiveRepository(spec, collections)
         return ReadModelView(
             app=app,
             spec=spec,
             collections=collections,
-            reader=DocumentReader(spec, collections),
+            repository=repository,
             cache=cache,
+            service=ReadModelService(repository, cache=cache, cache_ttl=settings.cache_ttl_seconds),
             searches=SearchCache(settings.search_cache_size, settings.search_cache_ttl_seconds),
             feed=RedisChangeFeed() if live else None,
         )
@@ -140,13 +143,13 @@ class Container:
             spec = view.spec
             if not spec.is_fold:
                 self.mediator.register_query_handler(
-                    totals_query_for(spec), TotalsHandler(view.reader)
+                    totals_query_for(spec), TotalsHandler(view.repository)
                 )
                 continue
             self.mediator.register_query_handler(
                 get_query_for(spec),
                 GetDocumentHandler(
-                    view.reader,
+                    view.service,
                     view.cache,
                     view.waiters,
                     default_wait_ms=settings.wait_ms_default,
@@ -156,7 +159,8 @@ class Container:
             )
             if spec.search is not None:
                 self.mediator.register_query_handler(
-                    spec.search.query, SearchHandler(view.reader, view.searches)
+                    spec.search.query,
+                    SearchHandler(view.service, spec.search.to_search, view.searches),
                 )
         self.subscriber.add_listener(self.views.on_notice)
         self.subscriber.add_reconnect_listener(self.views.on_reconnect)
@@ -227,7 +231,7 @@ def create_app(
             view.feed,
             allowed_event_types=_event_types(view),
             authenticator=tickets.for_scope(view.spec.scope),
-            snapshots=view.reader.get_many,
+            snapshots=view.repository.get_many,
             queue_size=settings.ws_queue_size,
             heartbeat_interval=settings.ws_heartbeat_seconds,
             auth_deadline=settings.ws_auth_deadline_seconds,

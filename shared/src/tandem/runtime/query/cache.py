@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from tandem.cache.base import CacheStats, event_key
 from tandem.cache.memory import InMemoryCache
 from tandem.cache.redis import RedisCache
 from tandem.runtime.contract import ChangeNotice
@@ -36,7 +37,12 @@ _REDIS_MISS = CACHE_LOOKUPS.labels("redis", "miss")
 
 class DocumentCache:
     """The two levels of one read model (its own LRU, its own Redis prefix, its own known
-    versions): the same id in two read models never shares an entry."""
+    versions): the same id in two read models never shares an entry.
+
+    A :class:`~tandem.cache.base.ReadModelCache`, so it is the cache of the read model's
+    :class:`~tandem.read_model.service.ReadModelService`; :meth:`set` refuses a document older
+    than a notice already seen.
+    """
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class DocumentCache:
         self._redis_down_until = 0.0
         self._known: OrderedDict[str, int] = OrderedDict()
         self._known_max = max(memory.max_size * 2, 1024)
+        self.stats = CacheStats()
 
     @property
     def redis_available(self) -> bool:
@@ -76,9 +83,11 @@ class DocumentCache:
         document: Document | None = self.memory.peek(key)
         if document is not None:
             _MEMORY_HIT.inc()
+            self.stats.hits += 1
             return document
         _MEMORY_MISS.inc()
         if not self.redis_available:
+            self.stats.misses += 1
             return None
         errors = self.redis.stats.errors
         cached = await self.redis.get(key)
@@ -87,19 +96,21 @@ class DocumentCache:
             return None
         if not isinstance(cached, dict) or int(cached.get("version", 0)) < self.known_version(key):
             _REDIS_MISS.inc()
+            self.stats.misses += 1
             return None
         _REDIS_HIT.inc()
+        self.stats.hits += 1
         await self.memory.set(key, cached)
         return cached
 
-    async def fill(self, key: str, document: Document) -> None:
+    async def set(self, key: str, document: Any, ttl: float | None = None) -> None:
         """After a MongoDB read: remember it in both levels unless a newer notice is known."""
         if int(document.get("version", 0)) < self.known_version(key):
             return
         await self.memory.set(key, document)
         if self.redis_available:
             errors = self.redis.stats.errors
-            await self.redis.set(key, document, self.redis_ttl)
+            await self.redis.set(key, document, ttl or self.redis_ttl)
             if self.redis.stats.errors != errors:
                 self._redis_failed()
 
@@ -111,6 +122,21 @@ class DocumentCache:
             self._known.move_to_end(notice.id)
             if len(self._known) > self._known_max:
                 self._known.popitem(last=False)
+
+    async def delete(self, key: str) -> None:
+        """This process's copy only: Redis is the projector's to refresh or delete."""
+        self.memory.forget(key)
+
+    async def invalidate(self, key: str) -> None:
+        self.memory.forget(key)
+
+    async def invalidate_by_event(self, event: Any) -> None:
+        key = event_key(event)
+        if key is not None:
+            self.memory.forget(key)
+
+    async def clear(self) -> None:
+        self.clear_memory()
 
     def clear_memory(self) -> None:
         """After a lost subscription or a rebuild switch: notices may have been missed."""

@@ -9,16 +9,19 @@ MongoDB directly, and past the bound answers ``409 stale_read_model`` with the v
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tandem.handlers import QueryHandler
 from tandem.messages import Query
-from tandem.read_model.models import PaginatedResult
+from tandem.read_model.documents import to_api
+from tandem.read_model.models import PaginatedResult, SearchQuery
+from tandem.read_model.service import ReadModelService
 from tandem.result import Error, Failure, Result, Success
 from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.metrics import VERSION_WAIT_SECONDS, VERSION_WAITS
 from tandem.runtime.query.queries import GetDocument, ListTotals, VersionedDocument
-from tandem.runtime.query.reader import DocumentReader
+from tandem.runtime.query.reader import ActiveRepository
 from tandem.runtime.query.search_cache import SearchCache
 from tandem.runtime.query.versions import VersionWaiters
 
@@ -30,9 +33,13 @@ _STALE = VERSION_WAITS.labels("stale")
 
 
 class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
+    """Built on the read model's :class:`~tandem.read_model.service.ReadModelService` (its
+    cache is the :class:`DocumentCache`): the plain read is the service's cache-first
+    ``get_document``; the wait adds version waiters around it."""
+
     def __init__(
         self,
-        reader: DocumentReader,
+        service: ReadModelService[Any],
         cache: DocumentCache,
         waiters: VersionWaiters,
         *,
@@ -40,7 +47,7 @@ class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
         max_wait_ms: int,
         noun: str = "document",
     ) -> None:
-        self.reader = reader
+        self.service = service
         self.cache = cache
         self.waiters = waiters
         self.default_wait_ms = default_wait_ms
@@ -48,13 +55,12 @@ class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
         self.noun = noun
 
     async def read(self, document_id: str) -> Document | None:
-        document = await self.cache.get(document_id)
-        if document is not None:
-            return document
-        document = await self.reader.get(document_id)
-        if document is not None:
-            await self.cache.fill(document_id, document)
-        return document
+        return await self.service.get_document(document_id)
+
+    async def read_stored(self, document_id: str) -> Document | None:
+        """MongoDB itself, past the caches (a waiter re-reading after a notice)."""
+        document = await self.service.repository.get_document(document_id)
+        return to_api(document) if document is not None else None
 
     async def handle(self, query: GetDocument) -> Result[VersionedDocument]:
         document = await self.read(query.id)
@@ -95,7 +101,7 @@ class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
             if cached is not None and int(cached["version"]) >= query.min_version:
                 latest, from_mongo = cached, False
             else:
-                latest, from_mongo = await self.reader.get(query.id), True
+                latest, from_mongo = await self.read_stored(query.id), True
             return int(latest["version"]) if latest is not None else 0
 
         started = time.perf_counter()
@@ -106,7 +112,7 @@ class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
         if reached and latest is not None:
             _FRESH.inc()
             if from_mongo:
-                await self.cache.fill(query.id, latest)
+                await self.cache.set(query.id, latest)
             return Success(VersionedDocument(latest, current))
         _STALE.inc()
         return Failure(
@@ -131,10 +137,14 @@ class SearchHandler(QueryHandler[Query[Any], PaginatedResult[Document]]):
     """The app's search query (validated from the query string), turned into the library's
     :class:`~tandem.read_model.models.SearchQuery` by the declaration, over flat documents."""
 
-    def __init__(self, reader: DocumentReader, cache: SearchCache | None = None) -> None:
-        assert reader.spec.search is not None, f"{reader.spec.name} declares no search"
-        self.reader = reader
-        self.to_search = reader.spec.search.to_search
+    def __init__(
+        self,
+        service: ReadModelService[Any],
+        to_search: Callable[[Any], SearchQuery],
+        cache: SearchCache | None = None,
+    ) -> None:
+        self.service = service
+        self.to_search = to_search
         self.cache = cache if cache is not None else SearchCache(0, 0.0)
 
     async def handle(self, query: Query[Any]) -> Result[PaginatedResult[Document]]:
@@ -142,14 +152,14 @@ class SearchHandler(QueryHandler[Query[Any], PaginatedResult[Document]]):
         page = self.cache.get(key)
         if page is None:
             generation = self.cache.generation
-            page = await self.reader.search(self.to_search(query))
+            page = await self.service.search_documents(self.to_search(query))
             self.cache.put(key, generation, page)
         return Success(page)
 
 
 class TotalsHandler(QueryHandler[ListTotals, dict[str, Any]]):
-    def __init__(self, reader: DocumentReader) -> None:
-        self.reader = reader
+    def __init__(self, repository: ActiveRepository) -> None:
+        self.repository = repository
 
     async def handle(self, query: ListTotals) -> Result[dict[str, Any]]:
-        return Success({"items": await self.reader.totals()})
+        return Success({"items": await self.repository.totals()})

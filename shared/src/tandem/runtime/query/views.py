@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.app import App, ReadModelSpec
+from tandem.read_model.service import ReadModelService
 from tandem.runtime.contract import ChangeNotice
 from tandem.runtime.query.cache import DocumentCache
 from tandem.runtime.query.collections import ActiveCollections
 from tandem.runtime.query.fanout import RedisChangeFeed
 from tandem.runtime.query.notices import READ_MODEL_SWITCHED
-from tandem.runtime.query.reader import DocumentReader
+from tandem.runtime.query.reader import ActiveRepository
 from tandem.runtime.query.search_cache import SearchCache
 from tandem.runtime.query.versions import VersionWaiters
 
@@ -29,8 +30,10 @@ class ReadModelView:
     app: App
     spec: ReadModelSpec
     collections: ActiveCollections
-    reader: DocumentReader
+    repository: ActiveRepository
     cache: DocumentCache
+    service: ReadModelService[Any]
+    """The library's read service over the repository and cache: what the handlers use."""
     searches: SearchCache
     waiters: VersionWaiters = field(default_factory=VersionWaiters)
     feed: RedisChangeFeed | None = None
