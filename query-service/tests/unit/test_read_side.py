@@ -225,10 +225,9 @@ class CountingRepository:
 
 
 async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -> None:
+    from tandem.read_model.service import ReadModelService
     from tandem.runtime.query.handlers import GetDocumentHandler
     from tandem.runtime.query.queries import GetDocument
-
-    from tandem.read_model.service import ReadModelService
 
     redis, reader, waiters = FakeRedisCache(), CountingRepository(), VersionWaiters()
     cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
