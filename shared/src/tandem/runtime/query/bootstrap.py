@@ -214,12 +214,14 @@ def create_app(
     live = container.views.live
     scopes = list(dict.fromkeys(view.spec.scope for view in live))
     write_scopes = [agg.scope for a in container.apps for agg in a.aggregates]
+    read_scopes = [spec.scope for a in container.apps for spec in a.read_models]
     add_token_routes(
         app,
         settings,
         verifier,
-        read_scopes=scopes or [spec.scope for a in container.apps for spec in a.read_models][:1],
-        dev_scopes=list(dict.fromkeys([*scopes, *write_scopes])),
+        read_scopes=scopes or read_scopes[:1],
+        dev_scopes=list(dict.fromkeys([*read_scopes, *write_scopes])),
+        page_subject=f"{first.name}-page",
     )
     tickets = WsAuthenticator(verifier, settings.ws_ticket_ttl_seconds, scopes[0] if scopes else "")
     for view in live:

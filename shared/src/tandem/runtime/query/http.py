@@ -177,7 +177,8 @@ class CacheFirst:
 
 
 class TokenRequest(BaseModel):
-    subject: str = Field(default="live-page", min_length=1, max_length=100)
+    subject: str | None = Field(default=None, min_length=1, max_length=100)
+    """Default: ``<first app>-page``."""
     scopes: list[str] | None = None
     """Default: every read and write scope of the served apps."""
 
@@ -189,6 +190,7 @@ def add_token_routes(
     *,
     read_scopes: Sequence[str],
     dev_scopes: Sequence[str],
+    page_subject: str = "live-page",
 ) -> None:
     """``/api/ws-ticket`` (a ticket for every live read scope the caller holds; it must hold
     the first) and, in development, ``/dev/token``."""
@@ -239,7 +241,7 @@ def add_token_routes(
             )
         asked = dev_scopes if request.scopes is None else request.scopes
         scopes = [scope for scope in asked if scope in dev_scopes]
-        token = issue_token(settings, request.subject, scopes, dev_ttl)
+        token = issue_token(settings, request.subject or page_subject, scopes, dev_ttl)
         return {
             "access_token": token,
             "token_type": "bearer",
