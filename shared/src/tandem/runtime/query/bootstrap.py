@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from tandem.api import CQRSEndpointFactory
-from tandem.app import App, FoldProjection, check_together
+from tandem.app import App, FoldProjection, ReadModelSpec, check_together
 from tandem.auth import JWTVerifier, require_scopes
 from tandem.behaviours import MetricsBehaviour
 from tandem.cache.memory import InMemoryCache
@@ -114,7 +114,7 @@ class Container:
     def _view(
         settings: QueryServiceSettings,
         app: App,
-        spec: Any,
+        spec: ReadModelSpec,
         redis: Redis,
         collections: ActiveCollections,
     ) -> ReadModelView:
