@@ -65,6 +65,7 @@ class System:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k in _KEEP_ENV}
         env.update(
             TANDEM_ENVIRONMENT="test",
+            TANDEM_APPS="tandem_catalog.app:app",
             TANDEM_KAFKA_BOOTSTRAP_SERVERS=self.config.kafka_bootstrap,
             TANDEM_MONGO_URL=self.config.mongo_url,
             TANDEM_MONGO_WRITE_DB=self.write_db,
