@@ -142,7 +142,8 @@ async def test_document_reads_answer_the_api_shape_through_the_cache():
         "price": 1.0,
         "version": 2,
     }
-    assert isinstance(document["created_at"], str) and "_id" not in document
+    assert isinstance(document["created_at"], str)
+    assert "_id" not in document
     assert await service.cache.get("apple") == document  # cached in the same shape
     assert await service.get_document("nope") is None
     page = await service.search_documents(SearchQuery(filters={"price": {"gte": 1}}))
