@@ -15,7 +15,8 @@ from typing import Any
 from tandem.handlers import QueryHandler
 from tandem.messages import Query
 from tandem.read_model.documents import to_api
-from tandem.read_model.models import PaginatedResult, SearchQuery
+from tandem.read_model.models import PaginatedResult, ReadModel, SearchQuery
+from tandem.read_model.query_handler import ReadModelQueryHandler
 from tandem.read_model.service import ReadModelService
 from tandem.result import Error, Failure, Result, Success
 from tandem.runtime.query.cache import DocumentCache
@@ -133,9 +134,12 @@ class GetDocumentHandler(QueryHandler[GetDocument, VersionedDocument]):
         )
 
 
-class SearchHandler(QueryHandler[Query[Any], PaginatedResult[Document]]):
+class SearchHandler(ReadModelQueryHandler[Query[Any], PaginatedResult[Document], ReadModel]):
     """The app's search query (validated from the query string), turned into the library's
-    :class:`~tandem.read_model.models.SearchQuery` by the declaration, over flat documents."""
+    :class:`~tandem.read_model.models.SearchQuery` by the declaration and answered from the
+    flat documents by the seed's handler; pages are kept until the read model's next notice."""
+
+    documents = True
 
     def __init__(
         self,
@@ -143,18 +147,23 @@ class SearchHandler(QueryHandler[Query[Any], PaginatedResult[Document]]):
         to_search: Callable[[Any], SearchQuery],
         cache: SearchCache | None = None,
     ) -> None:
-        self.service = service
+        super().__init__(service)
         self.to_search = to_search
         self.cache = cache if cache is not None else SearchCache(0, 0.0)
+
+    def _to_read_model_query(self, query: Query[Any]) -> SearchQuery:
+        return self.to_search(query)
 
     async def handle(self, query: Query[Any]) -> Result[PaginatedResult[Document]]:
         key = tuple(query.model_dump(exclude={"correlation_id"}).items())
         page = self.cache.get(key)
-        if page is None:
-            generation = self.cache.generation
-            page = await self.service.search_documents(self.to_search(query))
-            self.cache.put(key, generation, page)
-        return Success(page)
+        if page is not None:
+            return Success(page)
+        generation = self.cache.generation
+        result = await super().handle(query)
+        if result.is_success():
+            self.cache.put(key, generation, result.value)
+        return result
 
 
 class TotalsHandler(QueryHandler[ListTotals, dict[str, Any]]):
