@@ -59,6 +59,9 @@ class NoticeSubscriber:
     async def start(self, wait_seconds: float = 5.0) -> None:
         """Start listening; wait (bounded) for the first subscription so a test or a
         readiness probe can rely on notices published after ``start`` returns."""
+        if not self.channels:  # no read model to hear about: nothing to subscribe to
+            self.connected.set()
+            return
         self._task = asyncio.create_task(self._run(), name="change-notice-subscriber")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), wait_seconds)
