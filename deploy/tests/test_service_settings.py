@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 from pydantic_settings import BaseSettings
-from query_service.bootstrap import QueryServiceSettings
 from tandem.runtime.command.settings import CommandServiceSettings
 from tandem.runtime.projector.settings import ProjectorSettings
+from tandem.runtime.query.settings import QueryServiceSettings
 
 from conftest import K8S, ROOT
 

@@ -1,4 +1,4 @@
-"""The queries this service answers, validated from the query string by their own models.
+"""The catalog's read shapes and its search query, validated from the query string.
 
 ``CQRSEndpointFactory.create_query_endpoint`` validates the request's parameters with these
 pydantic models, so a bad parameter is a 422 with the field's location, never a 500.
@@ -6,7 +6,6 @@ pydantic models, so a bad parameter is a 422 with the field's location, never a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,24 +45,6 @@ class Product(BaseModel):
     updated_at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class VersionedProduct:
-    """A product plus the read model's version; the HTTP layer turns it into ETag headers."""
-
-    document: Document
-    version: int
-
-
-class GetProduct(Query[VersionedProduct]):
-    """One product. With ``min_version``, wait up to ``wait_ms`` for the projector to reach it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(min_length=1, max_length=200)
-    min_version: int | None = Field(default=None, ge=1)
-    wait_ms: int | None = Field(default=None, ge=0)
-
-
 class SearchProducts(Query[PaginatedResult[Document]]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -77,26 +58,8 @@ class SearchProducts(Query[PaginatedResult[Document]]):
     page_size: int = Field(default=20, ge=1, le=100)
 
 
-class GetCategoryStats(Query[dict[str, Any]]):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 class CategoryStat(BaseModel):
     category: str
     active_count: int
     price_sum: float
     average_price: float | None
-
-
-class CategoryStats(BaseModel):
-    categories: list[CategoryStat]
-
-
-class ProductPage(BaseModel):
-    """``PaginatedResult`` of products (for the OpenAPI schema)."""
-
-    items: list[Product]
-    total: int
-    page: int
-    page_size: int
-    pages: int

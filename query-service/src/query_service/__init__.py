@@ -1,1 +1,1 @@
-"""Tandem service package."""
+"""The query service: ``python -m query_service`` runs :mod:`tandem.runtime.query`."""

@@ -1,28 +1,6 @@
-"""``python -m query_service``: serve the app with uvicorn (uvloop + httptools)."""
+"""``python -m query_service``: the library's query runtime, serving the apps in TANDEM_APPS."""
 
-from __future__ import annotations
-
-import uvicorn
-
-from query_service.bootstrap import QueryServiceSettings, configure, create_app
-
-
-def main() -> None:
-    settings = QueryServiceSettings()
-    configure(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
-
+from tandem.runtime.query.__main__ import main
 
 if __name__ == "__main__":
     main()

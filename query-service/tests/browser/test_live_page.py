@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from query_service.testing import free_port
+from tandem.runtime.query.testing import free_port
 from tandem.testing.infra import InfraEndpoints
 
 pytestmark = pytest.mark.browser
@@ -151,7 +151,8 @@ async def test_page_lists_and_updates_live_from_change_notices(
 ) -> None:
     """The page alone (no command service): list, search, and a live update from a notice."""
     from playwright.async_api import async_playwright, expect
-    from query_service.testing import notice, product_doc, running
+    from tandem.runtime.query.testing import running
+    from tandem_catalog.testing import PRODUCTS, notice, product_doc
 
     settings = make_settings(environment="development")
     db = mongo_client[settings.mongo_read_db]
@@ -175,7 +176,7 @@ async def test_page_lists_and_updates_live_from_change_notices(
                 await db.products.replace_one(
                     {"_id": "p1"}, product_doc("p1", 2, name="Desk", price=80.0)
                 )
-                await redis_client.publish(settings.changes_channel, notice("p1", 2, price=80.0))
+                await redis_client.publish(PRODUCTS.channel, notice("p1", 2, price=80.0))
                 row = page.locator('#products tr[data-id="p1"]')
                 await expect(row.locator("td.price")).to_have_text("80.00", timeout=10_000)
                 await expect(row).to_have_class("flash")

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from query_service.testing import notice, product_doc, running
 from redis.asyncio import Redis
+from tandem.runtime.query.testing import running
+from tandem_catalog.testing import PRODUCTS, notice, product_doc
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ async def test_fresh_data_when_the_projector_catches_up_within_the_bound(
             assert not pending.done()
             # What the projector does: write the read model, then publish the notice.
             await db.products.replace_one({"_id": "p"}, product_doc("p", 2, price=2.0))
-            await redis_client.publish(settings.changes_channel, notice("p", 2, price=2.0))
+            await redis_client.publish(PRODUCTS.channel, notice("p", 2, price=2.0))
             response = await pending
             elapsed = time.perf_counter() - started
             assert response.status_code == 200

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from query_service.bootstrap import QueryServiceSettings
-from query_service.testing import free_port, notice
 from redis.asyncio import Redis
 from tandem.auth import issue_token
+from tandem.runtime.query.settings import QueryServiceSettings
+from tandem.runtime.query.testing import free_port
+from tandem_catalog.testing import PRODUCTS, notice
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.integration
@@ -28,8 +29,6 @@ def service_env(settings: QueryServiceSettings, port: int) -> dict[str, str]:
         "TANDEM_MONGO_URL": settings.mongo_url,
         "TANDEM_REDIS_URL": settings.redis_url,
         "TANDEM_MONGO_READ_DB": settings.mongo_read_db,
-        "TANDEM_CHANGES_CHANNEL": settings.changes_channel,
-        "TANDEM_CACHE_PREFIX": settings.cache_prefix,
         "TANDEM_HTTP_PORT": str(port),
         "TANDEM_LOG_LEVEL": "WARNING",
     }
@@ -76,9 +75,7 @@ async def test_two_processes_behind_one_redis_both_push_a_change_published_once(
             await ws.send(json.dumps({"type": "auth", "token": token}))
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "subscribed"
             clients.append(ws)
-        receivers = await redis_client.publish(
-            settings.changes_channel, notice("shared", 7, price=1.5)
-        )
+        receivers = await redis_client.publish(PRODUCTS.channel, notice("shared", 7, price=1.5))
         assert receivers == 2  # one subscriber connection per process
         for ws in clients:
             message = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -100,7 +97,7 @@ async def test_two_processes_behind_one_redis_both_push_a_change_published_once(
 
 
 async def test_development_token_endpoint(make_settings: Any) -> None:
-    from query_service.testing import running
+    from tandem.runtime.query.testing import running
 
     settings = make_settings(environment="development")
     async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:

@@ -11,10 +11,11 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from query_service.testing import notice, product_doc, running
 from redis.asyncio import Redis
 from tandem.auth import issue_token
-from tandem_catalog.contract import READ_MODEL_POINTERS
+from tandem.runtime.contract import READ_MODEL_POINTERS
+from tandem.runtime.query.testing import running
+from tandem_catalog.testing import PRODUCTS, notice, product_doc
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ async def test_miss_fills_both_caches_and_a_notice_invalidates_memory(
             assert first.json()["price"] == 5.0
             assert first.headers["etag"] == '"1"'
             assert first.headers["x-read-model-version"] == "1"
-            key = f"{settings.cache_prefix}p1"
+            key = f"{PRODUCTS.cache_prefix}p1"
             assert orjson.loads(await redis_client.get(key))["version"] == 1
             assert 0 < await redis_client.ttl(key) <= 120
 
@@ -49,7 +50,7 @@ async def test_miss_fills_both_caches_and_a_notice_invalidates_memory(
             await redis_client.delete(key)
             assert (await http.get("/api/products/p1")).json()["version"] == 1
 
-            await redis_client.publish(settings.changes_channel, notice("p1", 2, price=7.5))
+            await redis_client.publish(PRODUCTS.channel, notice("p1", 2, price=7.5))
 
             async def fresh() -> bool:
                 return (await http.get("/api/products/p1")).json()["version"] == 2
@@ -152,7 +153,7 @@ async def test_a_redis_entry_is_served_without_touching_mongodb(
 ) -> None:
     settings = make_settings()
     cached = {k: v for k, v in product_doc("only-in-redis", 4).items() if k != "_id"}
-    await redis_client.set(f"{settings.cache_prefix}only-in-redis", orjson.dumps(cached), ex=60)
+    await redis_client.set(f"{PRODUCTS.cache_prefix}only-in-redis", orjson.dumps(cached), ex=60)
     async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
         response = await http.get("/api/products/only-in-redis")
     assert response.status_code == 200
@@ -187,8 +188,15 @@ async def test_search_filters_sorting_paging_and_totals(
     await db.products.insert_many(_catalog())
     await db.category_stats.insert_many(
         [
-            {"_id": "books", "active_count": 4, "price_sum": 10.0},
-            {"_id": "empty", "active_count": 0, "price_sum": 0.0},
+            # As the projector keeps them: integer counters, and bookkeeping beside them.
+            {
+                "_id": "books",
+                "active_count": 4,
+                "price_sum_cents": 1000,
+                "price_sum": 10.0,
+                "offsets": {"0": 7},
+            },
+            {"_id": "empty", "active_count": 0, "price_sum_cents": 0, "price_sum": 0.0},
         ]
     )
     try:
@@ -245,7 +253,7 @@ async def test_search_filters_sorting_paging_and_totals(
             assert empty.status_code == 200
             assert (empty.json()["total"], empty.json()["items"]) == (0, [])
 
-            stats = (await http.get("/api/categories/stats")).json()["categories"]
+            stats = (await http.get("/api/categories/stats")).json()["items"]
             assert stats[0] == {
                 "category": "books",
                 "active_count": 4,
@@ -284,7 +292,7 @@ async def test_a_search_is_answered_again_from_memory_until_the_next_notice(
             assert await total() == 15
             assert hits() == before + 1
             # The projector's notice for that write: the next search reads MongoDB again.
-            await redis_client.publish(settings.changes_channel, notice("red-new", 1))
+            await redis_client.publish(PRODUCTS.channel, notice("red-new", 1))
 
             async def sees_it() -> bool:
                 return await total() == 16
@@ -309,9 +317,7 @@ async def test_reads_follow_the_pointer_after_a_rebuild_switch(
             await db[READ_MODEL_POINTERS].insert_one(
                 {"_id": "products", "active": "products_rebuild_1"}
             )
-            await redis_client.publish(
-                settings.changes_channel, notice("products", 0, "ReadModelSwitched")
-            )
+            await redis_client.publish(PRODUCTS.channel, notice("products", 0, "ReadModelSwitched"))
 
             async def switched() -> bool:
                 page = (await http.get("/api/products/search")).json()

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from query_service.testing import free_port, product_doc, running
+from tandem.runtime.query.testing import free_port, running
+from tandem_catalog.testing import product_doc
 
 pytestmark = pytest.mark.integration
 

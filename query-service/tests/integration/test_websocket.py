@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
-from query_service.testing import notice, product_doc, running
 from redis.asyncio import Redis
 from tandem.auth import issue_token
+from tandem.runtime.query.testing import running
+from tandem_catalog.testing import PRODUCTS, notice, product_doc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -63,7 +64,7 @@ async def test_two_clients_with_different_filters_get_exactly_their_messages(
             notice("p3", 1, "ProductCreated", name="new"),
         ]
         for raw in published:
-            await redis_client.publish(settings.changes_channel, raw)
+            await redis_client.publish(PRODUCTS.channel, raw)
         got_prices = await receive(prices, {"change"}, 2)
         got_p2 = await receive(only_p2, {"change"}, 2)
         assert [(m["id"], m["version"]) for m in got_prices] == [("p1", 2), ("p2", 3)]
@@ -91,7 +92,7 @@ async def test_unauthenticated_clients_are_refused_before_any_data(
     settings = make_settings(ws_auth_deadline_seconds=0.5)
     async with running(settings) as url:
         silent = await connect(ws_url(url))
-        await redis_client.publish(settings.changes_channel, notice("p", 1))
+        await redis_client.publish(PRODUCTS.channel, notice("p", 1))
         assert await _refused(silent) == 1008
 
         forged = await connect(ws_url(url))
@@ -123,7 +124,7 @@ async def test_short_lived_ticket_works_once(make_settings: Any, redis_client: R
         ticket = response.json()["ticket"]
         ws = await connect(ws_url(url, f"ticket={ticket}&ids=p9"))
         assert json.loads(await asyncio.wait_for(ws.recv(), 3))["type"] == "subscribed"
-        await redis_client.publish(settings.changes_channel, notice("p9", 1, "ProductCreated"))
+        await redis_client.publish(PRODUCTS.channel, notice("p9", 1, "ProductCreated"))
         assert (await receive(ws, {"change"}, 1))[0]["id"] == "p9"
         await ws.close()
         replay = await connect(ws_url(url, f"ticket={ticket}"))
@@ -155,7 +156,7 @@ async def test_a_slow_client_is_dropped_while_a_fast_one_keeps_receiving(
 
         consumer = asyncio.create_task(consume())
         for version in range(1, total + 1):
-            await redis_client.publish(settings.changes_channel, notice("p", version, pad=padding))
+            await redis_client.publish(PRODUCTS.channel, notice("p", version, pad=padding))
         assert await asyncio.wait_for(consumer, 30) == list(range(1, total + 1))
 
         slow.transport.resume_reading()
@@ -185,7 +186,7 @@ async def test_a_reconnecting_client_converges(
             assert snapshots[-1] == {"type": "resync_done", "checked": 3, "sent": 3}
             state = {m["id"]: m["version"] for m in snapshots[:-1]}
             assert state == {"a": 3, "b": None, "c": 2}
-            assert {m["id"]: m["product"] for m in snapshots[:-1]}["a"]["price"] == 30.0
+            assert {m["id"]: m["document"] for m in snapshots[:-1]}["a"]["price"] == 30.0
 
             # A gap seen live (a notice for c at 4 after holding 2) resyncs just that id.
             await db.products.replace_one({"_id": "c"}, product_doc("c", 4))

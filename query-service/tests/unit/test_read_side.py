@@ -7,23 +7,29 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from query_service.bootstrap import QueryServiceSettings
-from query_service.cache import LruCache, ProductCache
-from query_service.fanout import FanOut, WsClient
-from query_service.reader import search_filter, sort_spec, to_api
-from query_service.versions import VersionWaiters
-from query_service.ws import TICKET_SCOPE, WsAuthenticator
+from tandem.api.websocket import LiveClient
 from tandem.auth import AuthError, JWTVerifier, issue_token
 from tandem.cache.base import CacheStats
-from tandem_catalog.contract import PRODUCTS_READ_MODEL, ChangeNotice
+from tandem.cache.memory import InMemoryCache
+from tandem.read_model import ReadModel
+from tandem.read_model.documents import to_api
+from tandem.read_model.filters import to_mongo, to_mongo_sort
+from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.query.cache import DocumentCache
+from tandem.runtime.query.fanout import RedisChangeFeed
+from tandem.runtime.query.settings import QueryServiceSettings
+from tandem.runtime.query.versions import VersionWaiters
+from tandem.runtime.query.ws import TICKET_SCOPE, WsAuthenticator
+from tandem_catalog.app import app
 from tandem_catalog.queries import SearchProducts
+from tandem_catalog.testing import PRODUCTS
 
 pytestmark = pytest.mark.unit
 
 
 def change(product_id: str, version: int, event_type: str = "ProductPriceChanged") -> ChangeNotice:
     return ChangeNotice(
-        read_model=PRODUCTS_READ_MODEL,
+        read_model=PRODUCTS.name,
         id=product_id,
         version=version,
         event_type=event_type,
@@ -58,16 +64,17 @@ async def test_waiter_times_out_with_the_version_it_has() -> None:
     assert len(waiters) == 0
 
 
-def test_lru_evicts_least_recent_and_expires() -> None:
+async def test_lru_evicts_least_recent_and_expires_and_does_not_copy() -> None:
     now = [0.0]
-    lru = LruCache(2, ttl=10, clock=lambda: now[0])
-    lru.set("a", {"v": 1})
-    lru.set("b", {"v": 2})
-    assert lru.get("a") == {"v": 1}
-    lru.set("c", {"v": 3})
-    assert lru.get("b") is None
+    lru = InMemoryCache(2, ttl=10, clock=lambda: now[0], copies=False)
+    held = {"v": 1}
+    await lru.set("a", held)
+    await lru.set("b", {"v": 2})
+    assert lru.peek("a") is held
+    await lru.set("c", {"v": 3})
+    assert lru.peek("b") is None
     now[0] = 11
-    assert lru.get("a") is None
+    assert lru.peek("a") is None
 
 
 class FakeRedisCache:
@@ -91,20 +98,20 @@ class FakeRedisCache:
 
 async def test_cache_refuses_entries_older_than_a_seen_notice() -> None:
     redis = FakeRedisCache()
-    cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]
-    await cache.fill("p", {"id": "p", "version": 1})
+    cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
+    await cache.set("p", {"id": "p", "version": 1})
     assert await cache.get("p") == {"id": "p", "version": 1}
     cache.on_notice(change("p", 2))
     assert await cache.get("p") is None  # memory dropped, Redis copy is older than the notice
-    await cache.fill("p", {"id": "p", "version": 1})  # a racing stale fill is ignored
+    await cache.set("p", {"id": "p", "version": 1})  # a racing stale fill is ignored
     assert await cache.get("p") is None
 
 
 async def test_redis_failure_opens_the_breaker_once() -> None:
     now = [0.0]
     redis = FakeRedisCache(fail=True)
-    cache = ProductCache(
-        LruCache(10, 60),
+    cache = DocumentCache(
+        InMemoryCache(10, 60, copies=False),
         redis,
         redis_ttl=60,
         redis_retry_seconds=5,
@@ -119,15 +126,20 @@ async def test_redis_failure_opens_the_breaker_once() -> None:
 
 
 def test_search_filter_escapes_user_text_and_combines_filters() -> None:
-    query = SearchProducts(q="a.b*(c)", category="books", min_price=1, max_price=5)
-    mongo = search_filter(query)
+    """The declared search becomes the library's SearchQuery; the one filter builder turns it
+    into a MongoDB filter on the flat documents."""
+    spec = app.read_model("products").search
+    assert spec is not None
+    query = spec.to_search(SearchProducts(q="a.b*(c)", category="books", min_price=1, max_price=5))
+    mongo = to_mongo(query.filters, query.search_term, spec.text_fields)
     pattern = {"$regex": r"a\.b\*\(c\)", "$options": "i"}
     assert mongo == {
-        "category": "books",
+        "category": {"$eq": "books"},
         "price": {"$gte": 1, "$lte": 5},
         "$or": [{"name": pattern}, {"description": pattern}],
     }
-    assert sort_spec("-price") == ("price", -1)
+    sorted_by = spec.to_search(SearchProducts(sort="-price")).sort
+    assert to_mongo_sort(sorted_by) == [("price", -1), ("_id", 1)]
 
 
 @pytest.mark.parametrize(
@@ -143,24 +155,23 @@ def test_to_api_drops_mongo_id() -> None:
     assert to_api({"_id": "p", "name": "n"}) == {"id": "p", "name": "n"}
 
 
-async def test_fanout_serializes_once_and_filters() -> None:
-    fanout = FanOut()
-    prices = WsClient(10, ["ProductPriceChanged"], None)
-    one_id = WsClient(10, ["ProductPriceChanged", "ProductCreated"], ["b"])
-    fanout.add(prices)
-    fanout.add(one_id)
-    fanout.on_notice(change("a", 1), b"")
-    fanout.on_notice(change("b", 1, "ProductCreated"), b"")
-    assert len(prices.frames) == 1
-    assert len(one_id.frames) == 1
-    fanout.on_notice(change("b", 2), b"")
-    assert prices.frames[1] is one_id.frames[1]  # the same string object: serialized once
-    fanout.remove(prices)
-    fanout.remove(one_id)
+async def test_the_change_feed_serializes_once_and_filters_by_type() -> None:
+    feed = RedisChangeFeed()
+    prices: list[Any] = []
+    created: list[Any] = []
+    await feed.subscribe("ProductPriceChanged", prices.append)
+    await feed.subscribe("ProductPriceChanged", created.append)
+    await feed.subscribe("ProductCreated", created.append)
+    feed.on_notice(change("a", 1), b"")
+    feed.on_notice(change("b", 1, "ProductCreated"), b"")
+    assert [m.id for m in prices] == ["a"]
+    assert [m.id for m in created] == ["a", "b"]
+    assert prices[0].ws_frame is created[0].ws_frame  # the same string object: serialized once
+    assert prices[0].ws_frame.startswith('{"type":"change"')
 
 
 def test_overflow_drops_the_client() -> None:
-    client = WsClient(2, ["ProductPriceChanged"], None)
+    client = LiveClient(2, ["ProductPriceChanged"], None)
     for _ in range(3):
         client.offer("frame")
     assert client.dropped
@@ -175,7 +186,7 @@ def test_settings_bound_the_wait() -> None:
 
 def test_tickets_must_be_short_lived_and_single_use() -> None:
     settings = QueryServiceSettings(environment="test")
-    authenticator = WsAuthenticator(JWTVerifier(settings), ticket_ttl=30)
+    authenticator = WsAuthenticator(JWTVerifier(settings), ticket_ttl=30, scope="products:read")
     ticket = issue_token(settings, "r", ["products:read", TICKET_SCOPE], 30)
     assert authenticator.ticket(ticket).subject == "r"
     with pytest.raises(AuthError):
@@ -189,7 +200,7 @@ def test_tickets_must_be_short_lived_and_single_use() -> None:
 def test_openapi_documents_every_status_it_answers() -> None:
     """schemathesis: /dev/token answers 403 ``development_only`` and 400; search says that an
     empty price range is an empty page, not a 422."""
-    from query_service.bootstrap import create_app
+    from tandem.runtime.query.bootstrap import create_app
 
     document = create_app(QueryServiceSettings(environment="test")).openapi()
     token = document["paths"]["/dev/token"]["post"]["responses"]
@@ -199,34 +210,37 @@ def test_openapi_documents_every_status_it_answers() -> None:
     assert "matches nothing" in search["422"]["description"]
 
 
-class CountingReader:
+class CountingRepository:
     """MongoDB stand-in for the handler: counts reads, serves what the 'projector' wrote."""
+
+    model_type = ReadModel
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.reads = 0
 
-    async def get(self, product_id: str) -> dict[str, Any] | None:
+    async def get_document(self, product_id: str) -> dict[str, Any] | None:
         self.reads += 1
         return self.docs.get(product_id)
 
 
 async def test_a_min_version_read_woken_by_a_notice_is_served_from_the_cache() -> None:
-    from query_service.handlers import GetProductHandler
-    from tandem_catalog.queries import GetProduct
+    from tandem.read_model.service import ReadModelService
+    from tandem.runtime.query.handlers import GetDocumentHandler
+    from tandem.runtime.query.queries import GetDocument
 
-    redis, reader, waiters = FakeRedisCache(), CountingReader(), VersionWaiters()
-    cache = ProductCache(LruCache(10, 60), redis, redis_ttl=60)  # type: ignore[arg-type]
-    handler = GetProductHandler(
-        reader,  # type: ignore[arg-type]
+    redis, reader, waiters = FakeRedisCache(), CountingRepository(), VersionWaiters()
+    cache = DocumentCache(InMemoryCache(10, 60, copies=False), redis, redis_ttl=60)  # type: ignore[arg-type]
+    handler = GetDocumentHandler(
+        ReadModelService(reader, cache=cache),  # type: ignore[arg-type]
         cache,
         waiters,
         default_wait_ms=2000,
         max_wait_ms=2000,
     )
     reader.docs["p"] = {"id": "p", "version": 1}
-    await cache.fill("p", {"id": "p", "version": 1})
-    task = asyncio.create_task(handler.handle(GetProduct(id="p", min_version=2)))
+    await cache.set("p", {"id": "p", "version": 1})
+    task = asyncio.create_task(handler.handle(GetDocument(id="p", min_version=2)))
     await asyncio.sleep(0.02)
     assert not task.done()
     assert reader.reads == 1  # the one look at MongoDB before waiting

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from query_service.search_cache import SearchCache
+from tandem.runtime.query.search_cache import SearchCache
 
 pytestmark = pytest.mark.unit
 

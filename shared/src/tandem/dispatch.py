@@ -1,19 +1,25 @@
 """In-process publish/subscribe of events, and the port a cross-process feed implements.
 
-:class:`EventDispatcher` is for tests and single-process apps. The query service's Redis
-pub/sub fan-out implements the same :class:`ChangeFeed` protocol, so the WebSocket endpoint
-works on either without knowing which.
+:class:`EventDispatcher` is for tests and single-process apps. The query runtime's Redis change
+feed (:class:`tandem.runtime.query.fanout.RedisChangeFeed`) is an :class:`EventDispatcher`
+fed by the Redis notice subscriber, so the live WebSocket endpoint
+(:func:`tandem.api.create_websocket_endpoint`) runs on either without knowing which.
+
+A handler may be a coroutine function or a plain function: the live endpoint's handlers are
+plain (they only queue a frame), so a feed can deliver one message to thousands of clients
+without a coroutine per client.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 WILDCARD = "*"
-EventCallback = Callable[[Any], Awaitable[None]]
+EventCallback = Callable[[Any], Awaitable[None] | None]
 
 
 def event_type_of(event: Any) -> str:
@@ -72,7 +78,9 @@ class EventDispatcher:
         errors: list[Exception] = []
         for subscription in self.subscribers(event):
             try:
-                await subscription.handler(event)
+                result = subscription.handler(event)
+                if inspect.isawaitable(result):
+                    await result
             except Exception as exc:
                 errors.append(exc)
         if errors:

@@ -127,3 +127,24 @@ def test_search_query_validation():
         SearchQuery(filters={"$where": "1"})
     assert PaginatedResult[int].create([], 0, 1, 10).pages == 0
     assert PaginatedResult[int].create([1], 21, 1, 10).pages == 3
+
+
+async def test_document_reads_answer_the_api_shape_through_the_cache():
+    """What the query runtime serves: the flat document, ``_id`` as ``id``, times as text."""
+    repo = InMemoryReadModelRepository(Item)
+    await repo.save(item("apple", 2, price=1.0))
+    service = ReadModelService(repo, cache=InMemoryCache())
+    document = await service.get_document("apple")
+    assert document is not None
+    assert {k: document[k] for k in ("id", "name", "price", "version")} == {
+        "id": "apple",
+        "name": "apple",
+        "price": 1.0,
+        "version": 2,
+    }
+    assert isinstance(document["created_at"], str)
+    assert "_id" not in document
+    assert await service.cache.get("apple") == document  # cached in the same shape
+    assert await service.get_document("nope") is None
+    page = await service.search_documents(SearchQuery(filters={"price": {"gte": 1}}))
+    assert [d["id"] for d in page.items] == ["apple"]

@@ -53,7 +53,7 @@ def test_streams_allowed_events_with_id_and_version():
     dispatcher = EventDispatcher()
     with (
         TestClient(make_app(dispatcher)) as client,
-        client.websocket_connect("/ws/products?token=ok&event_types=WidgetCreated,Secret") as ws,
+        client.websocket_connect("/ws/products?token=ok&event_types=WidgetCreated") as ws,
     ):
         assert ws.receive_json() == {"type": "subscribed", "event_types": ["WidgetCreated"]}
         publish(
@@ -93,6 +93,12 @@ def test_authentication_before_any_data():
         ):
             pass
         assert nothing.value.code == status.WS_1008_POLICY_VIOLATION
+        with (
+            pytest.raises(WebSocketDisconnect) as mixed,
+            client.websocket_connect("/ws/products?token=ok&event_types=WidgetCreated,Secret"),
+        ):
+            pass
+        assert mixed.value.code == status.WS_1008_POLICY_VIOLATION  # never silently narrowed
 
 
 def drain(ws) -> None:
@@ -117,4 +123,50 @@ def test_heartbeat_when_idle():
     app = make_app(dispatcher, heartbeat_interval=0.05)
     with TestClient(app) as client, client.websocket_connect("/ws/products?token=ok") as ws:
         ws.receive_json()
-        assert ws.receive_json() == {"type": "heartbeat"}
+        assert ws.receive_json()["type"] == "heartbeat"
+
+
+def test_the_in_memory_dispatcher_speaks_the_live_protocol():
+    """Notices published in process arrive as the distributed endpoint sends them: ``change``
+    frames, an ``ids`` filter, snapshots and ``resync_done`` for what a client holds."""
+    from tandem.runtime.contract import ChangeNotice
+
+    dispatcher = EventDispatcher()
+    documents = {"a": {"id": "a", "version": 3}}
+
+    async def snapshots(ids: list[str]) -> dict:
+        return {key: documents[key] for key in ids if key in documents}
+
+    app = FastAPI()
+    CQRSEndpointFactory.create_websocket_endpoint(
+        app, "/ws/things", dispatcher, None, ["ThingChanged"], snapshots=snapshots
+    )
+
+    def change(thing: str, version: int) -> ChangeNotice:
+        return ChangeNotice(
+            read_model="things",
+            id=thing,
+            version=version,
+            event_type="ThingChanged",
+            changed_fields={},
+        )
+
+    with TestClient(app) as client, client.websocket_connect("/ws/things?ids=a") as ws:
+        assert ws.receive_json() == {
+            "type": "subscribed",
+            "event_types": ["ThingChanged"],
+            "ids": ["a"],
+        }
+        assert ws.receive_json() == {
+            "type": "snapshot",
+            "id": "a",
+            "version": 3,
+            "document": {"id": "a", "version": 3},
+        }
+        assert ws.receive_json() == {"type": "resync_done", "checked": 1, "sent": 1}
+        publish(ws, dispatcher, change("b", 1), change("a", 4))
+        frame = ws.receive_json()
+        assert (frame["type"], frame["id"], frame["version"]) == ("change", "a", 4)
+        ws.send_json({"type": "resync", "versions": {"a": 2}})
+        assert ws.receive_json()["type"] == "snapshot"
+        assert ws.receive_json()["type"] == "resync_done"

@@ -95,7 +95,7 @@ function connect() {
     const message = JSON.parse(event.data);
     if (message.type === "subscribed") setStatus("live", "live");
     else if (message.type === "change") await onChange(message);
-    else if (message.type === "snapshot" && message.product) upsert(message.product, true);
+    else if (message.type === "snapshot" && message.document) upsert(message.document, true);
     else if (message.type === "resync_required") ws.send(JSON.stringify(
       { type: "resync", versions: Object.fromEntries(state.versions) }));
   };

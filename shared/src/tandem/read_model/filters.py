@@ -86,6 +86,14 @@ def matches(
     return True
 
 
+def to_mongo_sort(sort: Sequence[tuple[str, str]]) -> list[tuple[str, int]]:
+    """A :class:`~tandem.read_model.models.SearchQuery` sort, plus ``_id`` as the tie-breaker so
+    pages never overlap or skip."""
+    spec = [(field, -1 if direction == "desc" else 1) for field, direction in sort]
+    spec.append(("_id", 1))
+    return spec
+
+
 def sort_key(data: dict[str, Any], path: str) -> tuple[int, Any]:
     # Mongo sorts missing and null before any value in ascending order.
     value = _lookup(data, path)
@@ -95,13 +103,19 @@ def sort_key(data: dict[str, Any], path: str) -> tuple[int, Any]:
 def to_mongo(
     filters: dict[str, Any], search_term: str | None, fields: Sequence[str]
 ) -> dict[str, Any]:
-    """Translate to a MongoDB filter on documents that keep the model's data under ``data``."""
+    """Translate to a MongoDB filter on flat read-model documents (``_id`` = id, fields at the
+    top level: the shape the projector writes and every repository reads).
+
+    The one filter builder: the repositories and the query runtime's search both call it, so
+    a filter means the same thing in memory, in MongoDB and over HTTP. User text is a literal,
+    never a pattern (see :func:`escape_regex`).
+    """
     query: dict[str, Any] = {}
     for path, condition in filters.items():
-        query[f"data.{path}"] = {f"${op}": value for op, value in normalise(condition).items()}
+        query[path] = {f"${op}": value for op, value in normalise(condition).items()}
     if search_term:
         pattern = {"$regex": escape_regex(search_term), "$options": "i"}
         # "$or": [] is a server error; no searchable field means nothing can match.
-        or_clauses = [{f"data.{field}": pattern} for field in fields]
+        or_clauses = [{field: pattern} for field in fields]
         query["$or"] = or_clauses or [{"_id": {"$in": []}}]
     return query

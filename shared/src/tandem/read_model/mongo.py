@@ -1,22 +1,24 @@
-"""MongoDB adapter of the read-model port (works on FerretDB v1.24 too).
+"""MongoDB adapter of the read-model port (MongoDB and other MongoDB-wire servers).
 
-Document shape: ``{_id: <id>, version, created_at, updated_at, data: {...}, <extra fields>}``.
-``data`` stays a sub-document so a data key can never collide with ``version`` or ``_id``;
-filters address it with dotted paths, which both servers support in queries (dots are only
-forbidden inside stored keys).
+Documents are flat (:mod:`tandem.read_model.documents`): the same documents the projector
+writes, so this repository and the query runtime read one shape. :func:`find_page` is the one
+search over such a collection (filters from :func:`tandem.read_model.filters.to_mongo`); the
+repository and the query runtime both call it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from tandem.locks import StripedLocks
-from tandem.read_model.filters import to_mongo
+from tandem.read_model.documents import from_document, to_document
+from tandem.read_model.filters import to_mongo, to_mongo_sort
 from tandem.read_model.models import PaginatedResult, ReadModel, ReadModelId, SearchQuery
 from tandem.read_model.repository import ReadModelConcurrencyError, id_value, search_fields_for
 
@@ -27,7 +29,7 @@ Document = dict[str, Any]
 class MongoReadModelRepository(Generic[T]):
     """Read models in one collection; conditional writes make replays harmless.
 
-    ``index_fields`` are ``data`` keys to index for filters and sorts (call
+    ``index_fields`` are fields to index for filters and sorts (call
     :meth:`ensure_indexes` once at startup, from the composition root).
     """
 
@@ -52,7 +54,7 @@ class MongoReadModelRepository(Generic[T]):
         await self.collection.create_index([("version", ASCENDING)], name="version")
         for field in self.index_fields:
             await self.collection.create_index(
-                [(f"data.{field}", ASCENDING)], name=f"data_{field.replace('.', '_')}"
+                [(field, ASCENDING)], name=f"{field.replace('.', '_')}_1"
             )
 
     async def get_by_id(self, model_id: ReadModelId | str) -> T | None:
@@ -73,8 +75,8 @@ class MongoReadModelRepository(Generic[T]):
                 raise ReadModelConcurrencyError(key, 0, await self._version(key)) from None
             return True
         if expected_version is not None:
-            result = await self.collection.update_one(
-                {"_id": key, "version": expected_version}, {"$set": document}
+            result = await self.collection.replace_one(
+                {"_id": key, "version": expected_version}, document
             )
             if result.matched_count == 0:
                 raise ReadModelConcurrencyError(key, expected_version, await self._version(key))
@@ -83,10 +85,10 @@ class MongoReadModelRepository(Generic[T]):
         try:
             # If a newer-or-equal version is stored the filter misses, the upsert tries to
             # insert the same _id and the unique _id index turns it into DuplicateKeyError.
-            await self.collection.update_one(newer, {"$set": document}, upsert=True)
+            await self.collection.replace_one(newer, document, upsert=True)
         except DuplicateKeyError:
             # ...or two first writers raced on the insert: retry as a plain conditional update.
-            result = await self.collection.update_one(newer, {"$set": document})
+            result = await self.collection.replace_one(newer, document)
             return result.matched_count > 0
         return True
 
@@ -103,21 +105,22 @@ class MongoReadModelRepository(Generic[T]):
         return [self._to_model(document) async for document in cursor]
 
     async def search(self, query: SearchQuery) -> PaginatedResult[T]:
-        mongo_filter = to_mongo(query.filters, query.search_term, self.search_fields)
-        sort = [
-            (f"data.{field}", DESCENDING if direction == "desc" else ASCENDING)
-            for field, direction in query.sort
-        ]
-        sort.append(("_id", ASCENDING))  # tie-breaker: pages never overlap or skip
-        total = await self.collection.count_documents(mongo_filter)
-        cursor = (
-            self.collection.find(mongo_filter)
-            .sort(sort)
-            .skip((query.page - 1) * query.page_size)
-            .limit(query.page_size)
-        )
-        items = [self._to_model(document) async for document in cursor]
-        return PaginatedResult[T].create(items, total, query.page, query.page_size)
+        page = await find_page(self.collection, query, self.search_fields)
+        items = [self._to_model(document) for document in page.items]
+        return PaginatedResult[T].create(items, page.total, page.page, page.page_size)
+
+    async def get_document(self, model_id: ReadModelId | str) -> Document | None:
+        """The stored document itself (no model validation): what the query runtime serves."""
+        return await self.collection.find_one({"_id": id_value(model_id)})
+
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, Document]:
+        if not ids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": list(ids)}})
+        return {str(document["_id"]): document async for document in cursor}
+
+    async def search_documents(self, query: SearchQuery) -> PaginatedResult[Document]:
+        return await find_page(self.collection, query, self.search_fields)
 
     async def count(self, filters: dict[str, Any] | None = None) -> int:
         return await self.collection.count_documents(to_mongo(filters or {}, None, ()))
@@ -130,10 +133,24 @@ class MongoReadModelRepository(Generic[T]):
         return int(document["version"]) if document is not None else None
 
     def _to_document(self, model: T) -> Document:
-        document = model.model_dump(mode="python", exclude={"id"})
-        document["_id"] = model.id.value
-        return document
+        return to_document(model)
 
     def _to_model(self, document: Document) -> T:
-        fields = {key: value for key, value in document.items() if key != "_id"}
-        return self.model_type.model_validate({"id": {"value": document["_id"]}, **fields})
+        return from_document(self.model_type, document)
+
+
+async def find_page(
+    collection: AsyncCollection[Document], query: SearchQuery, text_fields: Sequence[str]
+) -> PaginatedResult[Document]:
+    """One page of flat documents matching ``query`` (text over ``text_fields``), sorted with
+    ``_id`` as the tie-breaker. The count and the page are independent reads, run side by
+    side: a search costs the longer of the two, not their sum."""
+    mongo_filter = to_mongo(query.filters, query.search_term, text_fields)
+    cursor = (
+        collection.find(mongo_filter)
+        .sort(to_mongo_sort(query.sort))
+        .skip((query.page - 1) * query.page_size)
+        .limit(query.page_size)
+    )
+    total, items = await asyncio.gather(collection.count_documents(mongo_filter), cursor.to_list())
+    return PaginatedResult[Document].create(items, total, query.page, query.page_size)

@@ -26,7 +26,13 @@ class ReadModelQueryHandler(QueryHandler[TQuery, TResult], Generic[TQuery, TResu
     (the seed applied it to the whole page, which cannot type-check). A missing model is a
     ``Failure`` with code ``not_found`` (404); an exception is a ``Failure`` with code
     ``read_model_query_error`` (500) and is logged with its traceback.
+
+    ``documents = True`` (a class attribute) answers from the stored documents in API shape
+    (:meth:`ReadModelService.get_document` / :meth:`~ReadModelService.search_documents`)
+    instead of models; the query runtime's search handler is such a handler.
     """
+
+    documents: bool = False
 
     def __init__(
         self,
@@ -43,7 +49,7 @@ class ReadModelQueryHandler(QueryHandler[TQuery, TResult], Generic[TQuery, TResu
         try:
             read_query = self._to_read_model_query(query)
             if isinstance(read_query, SearchQuery):
-                page = await self.read_model_service.search(read_query)
+                page = await self._search(read_query)
                 if not page.is_success():
                     return Failure(page.error)
                 mapped = PaginatedResult[Any].create(
@@ -53,11 +59,11 @@ class ReadModelQueryHandler(QueryHandler[TQuery, TResult], Generic[TQuery, TResu
                     page.value.page_size,
                 )
                 return Success(cast(TResult, mapped))
-            found = await self.read_model_service.query(read_query)
+            found = await self._get(read_query)
             if not found.is_success():
                 return Failure(found.error)
             return Success(cast(TResult, self.mapper(found.value)))
-        except Exception as exc:
+        except Exception as exc:  # a Failure value at the boundary, logged with its traceback
             logger.exception("read-model query failed", exc_info=exc)
             return Failure(
                 Error(
@@ -67,3 +73,27 @@ class ReadModelQueryHandler(QueryHandler[TQuery, TResult], Generic[TQuery, TResu
                     details={"exception": type(exc).__name__},
                 )
             )
+
+    async def _search(self, query: SearchQuery) -> Result[PaginatedResult[Any]]:
+        if not self.documents:
+            return await self.read_model_service.search(query)
+        try:
+            return Success(await self.read_model_service.search_documents(query))
+        except ValueError as exc:  # a bad operator in filters is the caller's fault
+            return Failure(Error(code="invalid_search", message=str(exc), status_code=400))
+
+    async def _get(self, query: ReadModelQuery) -> Result[Any]:
+        if not self.documents:
+            return await self.read_model_service.query(query)
+        document = await self.read_model_service.get_document(query.id)
+        if document is None:
+            kind = (query.model_type or self.read_model_service.model_type).__name__
+            return Failure(
+                Error(
+                    code="not_found",
+                    message=f"{kind} {query.id.value!r} not found",
+                    status_code=404,
+                    details={"id": query.id.value, "model_type": kind},
+                )
+            )
+        return Success(document)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from tandem.errors import TandemError
+from tandem.read_model.documents import to_document
 from tandem.read_model.filters import matches, sort_key
 from tandem.read_model.models import PaginatedResult, ReadModel, ReadModelId, SearchQuery
 
@@ -60,6 +61,15 @@ class ReadModelRepository(Protocol[T]):
 
     async def clear(self) -> None: ...
 
+    # The stored documents themselves (flat, ``_id`` = id; see tandem.read_model.documents):
+    # what the query runtime serves, without validating a model per read.
+
+    async def get_document(self, model_id: ReadModelId | str) -> dict[str, Any] | None: ...
+
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def search_documents(self, query: SearchQuery) -> PaginatedResult[dict[str, Any]]: ...
+
 
 def id_value(model_id: ReadModelId | str) -> str:
     return model_id.value if isinstance(model_id, ReadModelId) else model_id
@@ -73,6 +83,9 @@ def search_fields_for(
 
 class InMemoryReadModelRepository(Generic[T]):
     """Dict-backed repository for tests and single-process tools; same semantics as MongoDB.
+
+    Filters, text search and sorts see a model as its flat document
+    (:func:`~tandem.read_model.documents.to_document`), exactly as MongoDB does.
 
     Models are copied on the way in and out so a caller mutating what it got back cannot
     change what is stored (MongoDB would not let it either).
@@ -89,6 +102,7 @@ class InMemoryReadModelRepository(Generic[T]):
 
     async def save(self, model: T, expected_version: int | None = None) -> bool:
         key = model.id.value
+        to_document(model)  # the same refusal of reserved data keys as MongoDB
         stored = self._models.get(key)
         stored_version = stored.version if stored is not None else None
         if expected_version is not None:
@@ -115,7 +129,10 @@ class InMemoryReadModelRepository(Generic[T]):
         # so pages never overlap, exactly like the MongoDB adapter.
         found.sort(key=lambda model: model.id.value)
         for field, direction in reversed(query.sort):
-            found.sort(key=lambda model: sort_key(model.data, field), reverse=direction == "desc")
+            found.sort(
+                key=lambda model: sort_key(to_document(model), field),
+                reverse=direction == "desc",
+            )
         start = (query.page - 1) * query.page_size
         page = [model.model_copy(deep=True) for model in found[start : start + query.page_size]]
         return PaginatedResult[T].create(page, len(found), query.page, query.page_size)
@@ -126,9 +143,23 @@ class InMemoryReadModelRepository(Generic[T]):
     async def clear(self) -> None:
         self._models.clear()
 
+    async def get_document(self, model_id: ReadModelId | str) -> dict[str, Any] | None:
+        model = self._models.get(id_value(model_id))
+        return to_document(model) if model is not None else None
+
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {key: to_document(self._models[key]) for key in ids if key in self._models}
+
+    async def search_documents(self, query: SearchQuery) -> PaginatedResult[dict[str, Any]]:
+        page = await self.search(query)
+        documents = [to_document(model) for model in page.items]
+        return PaginatedResult[dict[str, Any]].create(
+            documents, page.total, page.page, page.page_size
+        )
+
     def _matching(self, filters: dict[str, Any], search_term: str | None) -> list[T]:
         return [
             model
             for model in self._models.values()
-            if matches(model.data, filters, search_term, self.search_fields)
+            if matches(to_document(model), filters, search_term, self.search_fields)
         ]

@@ -1,5 +1,11 @@
 """Reads for queries: cache first, then the repository; answers as :class:`Result` values.
 
+Two ways to read, over the same flat documents: as models (:meth:`ReadModelService.get`,
+:meth:`~ReadModelService.query`, :meth:`~ReadModelService.search`), or as the documents'
+API shape (:meth:`~ReadModelService.get_document`, :meth:`~ReadModelService.search_documents`),
+which is what the query runtime serves: no model is validated per read, and a read model with
+no timestamps is not given any.
+
 The service owns the cache entries of its read-model type. Writes that go through it
 (:meth:`save`, :meth:`delete`) invalidate the entry; writes made elsewhere (the projector)
 must call :meth:`invalidate` or the cache's ``invalidate_by_event``, or rely on the TTL.
@@ -8,11 +14,12 @@ must call :meth:`invalidate` or the cache's ``invalidate_by_event``, or rely on 
 from __future__ import annotations
 
 import logging
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
 from tandem.cache.base import ReadModelCache
+from tandem.read_model.documents import to_api
 from tandem.read_model.models import (
     PaginatedResult,
     ReadModel,
@@ -24,6 +31,7 @@ from tandem.read_model.repository import ReadModelRepository, id_value
 from tandem.result import Error, Failure, Result, Success
 
 T = TypeVar("T", bound=ReadModel)
+Document = dict[str, Any]
 logger = logging.getLogger(__name__)
 
 
@@ -75,6 +83,29 @@ class ReadModelService(Generic[T]):
             return Success(await self.repository.search(query))
         except ValueError as exc:  # a bad operator in filters is the caller's fault
             return Failure(Error(code="invalid_search", message=str(exc), status_code=400))
+
+    async def get_document(self, model_id: ReadModelId | str) -> Document | None:
+        """The document in API shape (:func:`~tandem.read_model.documents.to_api`), cache
+        first; a miss is read from the repository and cached."""
+        key = id_value(model_id)
+        if self.cache is not None:
+            cached = await self.cache.get(key)
+            if isinstance(cached, dict):
+                return cached
+        document = await self.repository.get_document(key)
+        if document is None:
+            return None
+        shaped = to_api(document)
+        if self.cache is not None:
+            await self.cache.set(key, shaped, self.cache_ttl)
+        return shaped
+
+    async def search_documents(self, query: SearchQuery) -> PaginatedResult[Document]:
+        """A page of documents in API shape (raises ``ValueError`` for a bad operator)."""
+        page = await self.repository.search_documents(query)
+        return PaginatedResult[Document].create(
+            [to_api(document) for document in page.items], page.total, page.page, page.page_size
+        )
 
     async def save(self, model: T, expected_version: int | None = None) -> bool:
         written = await self.repository.save(model, expected_version)

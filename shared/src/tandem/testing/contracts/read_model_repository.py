@@ -184,6 +184,39 @@ class ReadModelRepositoryContract:
         await catalog.clear()
         assert await catalog.count() == 0
 
+    async def test_documents_are_flat_like_the_projectors(self, catalog: Repository) -> None:
+        """One document shape: ``_id`` = id, the data's fields at the top level, ``version``."""
+        document = await catalog.get_document("p1")
+        assert document is not None
+        flat = {k: v for k, v in document.items() if k not in ("created_at", "updated_at")}
+        assert flat == {
+            "_id": "p1",
+            "version": 1,
+            "id": "p1",
+            "name": "Red Shoe",
+            "description": "running",
+            "price": 30.0,
+            "category": "shoes",
+            "stock": 3,
+        }
+        assert await catalog.get_document("nope") is None
+        assert set(await catalog.get_documents(["p2", "p3", "nope"])) == {"p2", "p3"}
+        page = await catalog.search_documents(
+            SearchQuery(search_term="shoe", filters={"price": {"lt": 40}}, sort="-price")
+        )
+        assert [(d["_id"], d["price"]) for d in page.items] == [("p1", 30.0), ("p5", 5.0)]
+        assert page.total == 2
+
+    async def test_a_filter_can_address_the_version(self, catalog: Repository) -> None:
+        assert await catalog.save(contract_product("p1", 4, name="Red Shoe v4"))
+        assert _ids(await catalog.find({"version": {"gte": 2}})) == ["p1"]
+
+    async def test_data_keys_that_would_shadow_bookkeeping_are_refused(
+        self, repo: Repository
+    ) -> None:
+        with pytest.raises(ValueError, match="reserved"):
+            await repo.save(ContractProduct(id=ReadModelId(value="x"), data={"version": 9}))
+
 
 __all__ = [
     "CONTRACT_CATALOG",

@@ -1,6 +1,6 @@
 """Read-your-writes: wait until the read model of an id reaches a version, woken by notices.
 
-A waiter is an asyncio future keyed by product id and resolved by the change-notice listener
+A waiter is an asyncio future keyed by document id (one instance per read model) and resolved by the change-notice listener
 when a notice for that id carries a version at or above the one awaited. There is no polling:
 a reader waits once per notice of its id, bounded by its deadline.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from tandem_catalog.contract import ChangeNotice
+from tandem.runtime.contract import ChangeNotice
 
 
 class VersionWaiters:

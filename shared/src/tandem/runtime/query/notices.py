@@ -1,9 +1,10 @@
-"""The one Redis pub/sub subscriber of a query-service process.
+"""The one Redis pub/sub subscriber of a query-service process, on every read model's channel.
 
 Every consumer of change notices in the process (the LRU, the ``min_version`` waiters, the
 WebSocket fan-out, the collection pointer) registers a listener here; nothing else opens a
 subscription. A listener is a plain function called synchronously, in registration order,
-once per notice: the fan-out serializes a notice once for all its clients, and the cache is
+once per notice (``ChangeNotice.read_model`` says whose; :mod:`tandem.runtime.query.views`
+routes it to that read model's caches, waiters and sockets): the fan-out serializes a notice once for all its clients, and the cache is
 invalidated before any waiter is woken, so a woken reader cannot read the stale entry.
 
 Redis pub/sub is at-most-once: notices published while the subscriber is disconnected are
@@ -16,16 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from tandem_catalog.contract import ChangeNotice
 
-from query_service.metrics import NOTICES, SUBSCRIBER_RECONNECTS
+from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.query.metrics import NOTICES, SUBSCRIBER_RECONNECTS
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,11 @@ _INVALID = NOTICES.labels("invalid")
 
 
 class NoticeSubscriber:
-    def __init__(self, client: Redis, channel: str, *, reconnect_delay: float = 0.5) -> None:
+    def __init__(
+        self, client: Redis, channels: Sequence[str], *, reconnect_delay: float = 0.5
+    ) -> None:
         self.client = client
-        self.channel = channel
+        self.channels = tuple(channels)
         self.reconnect_delay = reconnect_delay
         self._listeners: list[NoticeListener] = []
         self._reconnect_listeners: list[ReconnectListener] = []
@@ -56,6 +59,9 @@ class NoticeSubscriber:
     async def start(self, wait_seconds: float = 5.0) -> None:
         """Start listening; wait (bounded) for the first subscription so a test or a
         readiness probe can rely on notices published after ``start`` returns."""
+        if not self.channels:  # no read model to hear about: nothing to subscribe to
+            self.connected.set()
+            return
         self._task = asyncio.create_task(self._run(), name="change-notice-subscriber")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), wait_seconds)
@@ -87,12 +93,12 @@ class NoticeSubscriber:
         while True:
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(*self.channels)
                 self.connected.set()
                 if lost:
                     lost = False
                     SUBSCRIBER_RECONNECTS.inc()
-                    logger.info("change-notice subscriber reconnected to %s", self.channel)
+                    logger.info("change-notice subscriber reconnected to %s", self.channels)
                     self._reconnected()
                 while True:
                     message: dict[str, Any] | None = await pubsub.get_message(timeout=30.0)

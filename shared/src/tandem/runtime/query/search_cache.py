@@ -1,13 +1,13 @@
 """Search pages remembered until the next change notice.
 
 A search on FerretDB reads and decodes every row its filter selects (``$regex`` is not pushed
-down to SQLite), twice: once for the page, once for the total. Catalog traffic repeats itself
-(category pages, popular terms, page 1), and between two changes to the catalog the answer
+down to SQLite), twice: once for the page, once for the total. Read traffic repeats itself
+(popular filters and terms, page 1), and between two changes to the read model the answer
 cannot differ, so this process keeps recent answers and drops them all at the next change
 notice: a search is never older than the notices this process has seen, the same promise the
-product LRU makes.
+document LRU makes. One instance per read model: only that read model's notices clear it.
 
-* Any product notice, a rebuild switch or a subscriber reconnect bumps the generation and
+* Any notice of its read model, a rebuild switch or a subscriber reconnect bumps the generation and
   clears the entries. A search records the generation before it reads MongoDB and is stored
   only if no notice arrived meanwhile, so a read racing a change never outlives it.
 * While the change-notice subscriber is disconnected nothing is served or stored (notices
@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from query_service.metrics import CACHE_LOOKUPS
+from tandem.runtime.query.metrics import CACHE_LOOKUPS
 
 Key = tuple[Any, ...]
 
@@ -42,14 +42,14 @@ class SearchCache:
         self.size = size
         self.ttl = ttl
         self.generation = 0
-        self._live = live
+        self.live = live
         self._clock = clock
         self._entries: OrderedDict[Key, tuple[float, Any]] = OrderedDict()
 
     def get(self, key: Key) -> Any | None:
         if self.size <= 0:
             return None
-        entry = self._entries.get(key) if self._live() else None
+        entry = self._entries.get(key) if self.live() else None
         if entry is None or self._clock() >= entry[0]:
             _MISS.inc()
             return None
@@ -59,7 +59,7 @@ class SearchCache:
 
     def put(self, key: Key, generation: int, value: Any) -> None:
         """Store ``value``, read when the generation was ``generation``, unless it moved on."""
-        if self.size <= 0 or generation != self.generation or not self._live():
+        if self.size <= 0 or generation != self.generation or not self.live():
             return
         self._entries[key] = (self._clock() + self.ttl, value)
         self._entries.move_to_end(key)

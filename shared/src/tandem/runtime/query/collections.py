@@ -1,7 +1,7 @@
 """Which MongoDB collection holds a read model right now (the projector's rebuild pointer).
 
-The projector may rebuild ``products`` into a fresh collection and then switch readers to it
-by writing ``read_model_pointers {_id: "products", active: "<collection>"}``. Reading the
+The projector may rebuild a read model into a fresh collection and then switch readers to it
+by writing ``read_model_pointers {_id: <read model>, active: "<collection>"}``. Reading the
 pointer on every request would double the MongoDB round trips, so it is cached for
 ``refresh_seconds`` and refreshed at once when a ``ReadModelSwitched`` notice arrives.
 """
@@ -14,7 +14,8 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from tandem_catalog.contract import READ_MODEL_POINTERS
+
+from tandem.runtime.contract import READ_MODEL_POINTERS
 
 Document = dict[str, Any]
 
@@ -45,6 +46,10 @@ class ActiveCollections:
     async def collection(self, logical: str) -> AsyncCollection[Document]:
         return self.database[await self.name(logical)]
 
-    def invalidate(self) -> None:
-        """Forget every pointer: the next read asks MongoDB again."""
-        self._cached.clear()
+    def invalidate(self, logical: str | None = None) -> None:
+        """Forget one read model's pointer (every pointer without a name): the next read asks
+        MongoDB again."""
+        if logical is None:
+            self._cached.clear()
+        else:
+            self._cached.pop(logical, None)

@@ -1,5 +1,5 @@
 """Prometheus collectors of the query service (HTTP request metrics come from
-``tandem.observability.PrometheusMiddleware``).
+``tandem.observability.PrometheusMiddleware``, WebSocket ones from :mod:`tandem.api.websocket`).
 
 Collectors are process-wide; tests build many apps in one process, so each collector is
 created once and reused (``_get_or_create``) instead of failing with "Duplicated timeseries".
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
 
 C = TypeVar("C")
 
@@ -25,7 +25,7 @@ def _get_or_create(factory: Callable[..., C], name: str, doc: str, *args: Any, *
 CACHE_LOOKUPS = _get_or_create(
     Counter,
     "tandem_query_cache_lookups_total",
-    "Product lookups by cache level (memory, redis) and result (hit, miss)",
+    "Read-model lookups by cache level (memory, redis, search) and result (hit, miss)",
     ["level", "result"],
 )
 REDIS_DEGRADED = _get_or_create(
@@ -52,19 +52,4 @@ VERSION_WAIT_SECONDS = _get_or_create(
     "tandem_query_min_version_wait_seconds",
     "Time spent waiting for the read model to reach min_version",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-WS_CLIENTS = _get_or_create(Gauge, "tandem_query_ws_clients", "Connected WebSocket clients")
-WS_SENT = _get_or_create(
-    Counter, "tandem_query_ws_messages_sent_total", "WebSocket frames sent to clients"
-)
-WS_DROPPED = _get_or_create(
-    Counter,
-    "tandem_query_ws_messages_dropped_total",
-    "WebSocket frames discarded because a client's queue overflowed",
-)
-WS_CLOSED = _get_or_create(
-    Counter,
-    "tandem_query_ws_closed_total",
-    "WebSocket connections closed by the server, by close code",
-    ["code"],
 )

@@ -1,13 +1,14 @@
-"""Two cache levels in front of MongoDB: a per-process LRU, then the shared Redis cache.
+"""Two cache levels in front of MongoDB, per read model: a per-process LRU, then Redis.
 
-* The LRU is invalidated by the change notices (:meth:`ProductCache.on_notice`); its TTL is
-  only a safety net for a notice lost while the subscriber was reconnecting.
-* Redis holds ``tandem:products:{id}`` = the product's API JSON, written by the projector and
-  by this service on a miss, with a TTL. It is an optimisation: when Redis fails the breaker
+* The LRU (:class:`tandem.cache.InMemoryCache` holding documents without copying them) is
+  invalidated by the change notices (:meth:`DocumentCache.on_notice`); its TTL is only a
+  safety net for a notice lost while the subscriber was reconnecting.
+* Redis holds ``ReadModelSpec.cache_key(id)`` = the document's API JSON, written by the
+  projector and by this service on a miss, with a TTL. It is an optimisation: when Redis fails the breaker
   opens for ``redis_retry_seconds`` (one log line, one metric) and reads go straight to MongoDB.
 * ``known versions``: the highest version each recent notice announced. A cached entry older
   than that is treated as a miss and never written back, so a reader of this process never
-  sees a product go back in time after its notice arrived (a miss-fill racing the
+  sees a document go back in time after its notice arrived (a miss-fill racing the
   projector's write cannot leave an older entry behind).
 """
 
@@ -19,10 +20,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from tandem.cache.base import CacheStats, event_key
+from tandem.cache.memory import InMemoryCache
 from tandem.cache.redis import RedisCache
-from tandem_catalog.contract import ChangeNotice
-
-from query_service.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
+from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.query.metrics import CACHE_LOOKUPS, REDIS_DEGRADED
 
 logger = logging.getLogger(__name__)
 Document = dict[str, Any]
@@ -33,51 +35,18 @@ _REDIS_HIT = CACHE_LOOKUPS.labels("redis", "hit")
 _REDIS_MISS = CACHE_LOOKUPS.labels("redis", "miss")
 
 
-class LruCache:
-    """LRU + TTL of immutable documents.
+class DocumentCache:
+    """The two levels of one read model (its own LRU, its own Redis prefix, its own known
+    versions): the same id in two read models never shares an entry.
 
-    Unlike ``tandem.cache.InMemoryCache`` it does not deep-copy: callers treat documents as
-    read-only, and a copy per hit would cost more than the rest of a cached GET.
+    A :class:`~tandem.cache.base.ReadModelCache`, so it is the cache of the read model's
+    :class:`~tandem.read_model.service.ReadModelService`; :meth:`set` refuses a document older
+    than a notice already seen.
     """
 
     def __init__(
-        self, max_size: int, ttl: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.max_size = max_size
-        self.ttl = ttl
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Document]] = OrderedDict()
-
-    def get(self, key: str) -> Document | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if self._clock() >= entry[0]:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def set(self, key: str, value: Document) -> None:
-        self._entries[key] = (self._clock() + self.ttl, value)
-        self._entries.move_to_end(key)
-        if len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
-
-    def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-class ProductCache:
-    def __init__(
         self,
-        memory: LruCache,
+        memory: InMemoryCache,
         redis: RedisCache,
         *,
         redis_ttl: float,
@@ -92,6 +61,7 @@ class ProductCache:
         self._redis_down_until = 0.0
         self._known: OrderedDict[str, int] = OrderedDict()
         self._known_max = max(memory.max_size * 2, 1024)
+        self.stats = CacheStats()
 
     @property
     def redis_available(self) -> bool:
@@ -102,20 +72,22 @@ class ProductCache:
 
     def memory_hit(self, key: str) -> Document | None:
         """The in-process copy, if there is one: no I/O, so the GET route can answer a plain
-        read without building a query (see ``query_service.http``). Counted like :meth:`get`;
+        read without building a query (see :mod:`tandem.runtime.query.http`). Counted like :meth:`get`;
         a miss is not counted here because the full path that follows counts it."""
-        document = self.memory.get(key)
+        document: Document | None = self.memory.peek(key)
         if document is not None:
             _MEMORY_HIT.inc()
         return document
 
     async def get(self, key: str) -> Document | None:
-        document = self.memory.get(key)
+        document: Document | None = self.memory.peek(key)
         if document is not None:
             _MEMORY_HIT.inc()
+            self.stats.hits += 1
             return document
         _MEMORY_MISS.inc()
         if not self.redis_available:
+            self.stats.misses += 1
             return None
         errors = self.redis.stats.errors
         cached = await self.redis.get(key)
@@ -124,34 +96,51 @@ class ProductCache:
             return None
         if not isinstance(cached, dict) or int(cached.get("version", 0)) < self.known_version(key):
             _REDIS_MISS.inc()
+            self.stats.misses += 1
             return None
         _REDIS_HIT.inc()
-        self.memory.set(key, cached)
+        self.stats.hits += 1
+        await self.memory.set(key, cached)
         return cached
 
-    async def fill(self, key: str, document: Document) -> None:
+    async def set(self, key: str, document: Any, ttl: float | None = None) -> None:
         """After a MongoDB read: remember it in both levels unless a newer notice is known."""
         if int(document.get("version", 0)) < self.known_version(key):
             return
-        self.memory.set(key, document)
+        await self.memory.set(key, document)
         if self.redis_available:
             errors = self.redis.stats.errors
-            await self.redis.set(key, document, self.redis_ttl)
+            await self.redis.set(key, document, ttl or self.redis_ttl)
             if self.redis.stats.errors != errors:
                 self._redis_failed()
 
     def on_notice(self, notice: ChangeNotice) -> None:
         """Drop the memory entry; the projector has already refreshed (or deleted) Redis."""
-        self.memory.delete(notice.id)
+        self.memory.forget(notice.id)
         if notice.version > self._known.get(notice.id, 0):
             self._known[notice.id] = notice.version
             self._known.move_to_end(notice.id)
             if len(self._known) > self._known_max:
                 self._known.popitem(last=False)
 
+    async def delete(self, key: str) -> None:
+        """This process's copy only: Redis is the projector's to refresh or delete."""
+        self.memory.forget(key)
+
+    async def invalidate(self, key: str) -> None:
+        self.memory.forget(key)
+
+    async def invalidate_by_event(self, event: Any) -> None:
+        key = event_key(event)
+        if key is not None:
+            self.memory.forget(key)
+
+    async def clear(self) -> None:
+        self.clear_memory()
+
     def clear_memory(self) -> None:
         """After a lost subscription or a rebuild switch: notices may have been missed."""
-        self.memory.clear()
+        self.memory.forget_all()
 
     def _redis_failed(self) -> None:
         if self.redis_available:

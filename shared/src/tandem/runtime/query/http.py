@@ -1,11 +1,11 @@
-"""HTTP routes: the reads (through ``CQRSEndpointFactory``), tokens for the page, the page.
+"""HTTP routes: each read model's reads (through ``CQRSEndpointFactory``), tokens, the page.
 
 The factory's query endpoint validates parameters and runs the mediator; the GET-by-id route
-wraps it to add what HTTP caching and read-your-writes need: ``ETag`` / ``X-Read-Model-Version``
-headers, ``If-None-Match`` -> 304, the ``X-Min-Version`` header as an alias of ``min_version``,
-and ``Retry-After`` on ``409 stale_read_model``.
+of a fold read model wraps it to add what HTTP caching and read-your-writes need: ``ETag`` /
+``X-Read-Model-Version`` headers, ``If-None-Match`` -> 304, the ``X-Min-Version`` header as an
+alias of ``min_version``, and ``Retry-After`` on ``409 stale_read_model``.
 
-Cache first: a plain GET (no query string, no ``X-Min-Version``) whose product is in this
+Cache first: a plain GET (no query string, no ``X-Min-Version``) whose document is in this
 process's LRU is answered from it by a Starlette route placed in front of the FastAPI one,
 before any query is built or any FastAPI request handling runs. That is the same answer the
 handler would give (it reads the LRU first too, and the LRU only ever holds ids that passed
@@ -17,12 +17,12 @@ order, and FastAPI's documentation routes come first otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import orjson
-import tandem_catalog
 from fastapi import APIRouter, Body, Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -30,33 +30,30 @@ from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
+
 from tandem.api import CQRSEndpointFactory, ErrorBody, get_mediator
+from tandem.app import ReadModelSpec
 from tandem.auth import JWTVerifier, Principal, issue_token, require_scopes
-from tandem.settings import TandemSettings
-from tandem_catalog.queries import (
-    CategoryStats,
-    GetCategoryStats,
-    GetProduct,
-    ProductPage,
-    SearchProducts,
-    VersionedProduct,
+from tandem.read_model.models import PaginatedResult
+from tandem.runtime.query.cache import DocumentCache
+from tandem.runtime.query.queries import (
+    VersionedDocument,
+    get_query_for,
+    noun,
+    totals_query_for,
+    totals_response_for,
 )
+from tandem.runtime.query.settings import QueryServiceSettings
+from tandem.runtime.query.ws import TICKET_SCOPE
 
-from query_service.cache import ProductCache
-from query_service.ws import READ_SCOPE, TICKET_SCOPE
-
-STATIC = Path(tandem_catalog.__file__).parent / "static"
 VERSION_HEADER = "X-Read-Model-Version"
-SEARCH = "/api/products/search"
-PRODUCT = "/api/products/{id}"
-DEV_SCOPES = ("products:read", "products:write")
 
 
 def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-def versioned_response(request: Request, value: VersionedProduct) -> Response:
+def versioned_response(request: Request, value: VersionedDocument) -> Response:
     etag = _etag(value.version)
     headers = {"ETag": etag, VERSION_HEADER: str(value.version), "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == etag:
@@ -64,39 +61,40 @@ def versioned_response(request: Request, value: VersionedProduct) -> Response:
     return Response(orjson.dumps(value.document), media_type="application/json", headers=headers)
 
 
-def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) -> None:
-    # Registered first: /api/products/search must not be captured by /api/products/{id}.
-    CQRSEndpointFactory.create_query_endpoint(
-        app,
-        SEARCH,
-        SearchProducts,
-        response_model=ProductPage,
-        auth_dependency=read_auth,
-        summary="Search products: text, filters, sort, pages",
-        responses={
-            422: {
-                "description": (
-                    "Invalid or unknown parameter (FastAPI's `detail` list). An empty price "
-                    "range (`min_price` > `max_price`) is not an error: it matches nothing"
-                )
-            }
-        },
-    )
-    CQRSEndpointFactory.create_query_endpoint(
-        app,
-        "/api/categories/stats",
-        GetCategoryStats,
-        response_model=CategoryStats,
-        auth_dependency=read_auth,
-        summary="Active products and average price per category",
-    )
+def add_document_routes(
+    app: FastAPI, spec: ReadModelSpec, read_auth: Any | None, cache: DocumentCache
+) -> None:
+    """``{route}/search`` (when the read model declares a search) and ``{route}/{id}``."""
+    route = spec.route.rstrip("/")
+    search_path, by_id = f"{route}/search", f"{route}/{{id}}"
+    what = noun(spec)
+    if spec.search is not None:
+        # Registered first: {route}/search must not be captured by {route}/{id}.
+        item: Any = spec.document if spec.document is not None else dict[str, Any]
+        CQRSEndpointFactory.create_query_endpoint(
+            app,
+            search_path,
+            spec.search.query,
+            response_model=PaginatedResult[item],
+            auth_dependency=read_auth,
+            summary=spec.search.query.__doc__ or f"Search {spec.name}: text, filters, sort, pages",
+            responses={
+                422: {
+                    "description": (
+                        "Invalid or unknown parameter (FastAPI's `detail` list). An empty range "
+                        "(a minimum above its maximum) is not an error: it matches nothing"
+                    )
+                }
+            },
+        )
+    query_type = get_query_for(spec)
     # The factory registers its endpoint on a scratch router; the wrapper below is the route.
     scratch = APIRouter()
-    get_product = CQRSEndpointFactory.create_query_endpoint(
-        scratch, "/api/products/{id}", GetProduct, auth_dependency=read_auth
+    get_document = CQRSEndpointFactory.create_query_endpoint(
+        scratch, by_id, query_type, auth_dependency=read_auth
     )
 
-    async def product(request: Request) -> Response:
+    async def document(request: Request) -> Response:
         header = request.headers.get("x-min-version")
         # The mediator is looked up here, not declared as a dependency: FastAPI's dependency
         # solving was the largest part of this route's own cost on a cached read.
@@ -105,8 +103,8 @@ def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) ->
             query = [*request.query_params.multi_items(), ("min_version", header)]
             scope = {**request.scope, "query_string": urlencode(query).encode()}
             request = Request(scope, request.receive)
-        value = await get_product(request, mediator)
-        if isinstance(value, VersionedProduct):
+        value = await get_document(request, mediator)
+        if isinstance(value, VersionedDocument):
             return versioned_response(request, value)
         if isinstance(value, JSONResponse) and value.status_code == 409:
             details = orjson.loads(value.body).get("error", {}).get("details", {})
@@ -115,31 +113,43 @@ def add_read_routes(app: FastAPI, read_auth: Any | None, cache: ProductCache) ->
         return value  # type: ignore[no-any-return]
 
     app.add_api_route(
-        PRODUCT,
-        product,
+        by_id,
+        document,
         methods=["GET"],
-        name="GetProduct",
-        summary="One product (optionally at least min_version; see the consistency contract)",
+        name=query_type.__name__,
+        summary=f"One {what} (optionally at least min_version; see the consistency contract)",
         dependencies=[Depends(read_auth)] if read_auth else None,
         openapi_extra=scratch.routes[0].openapi_extra,  # type: ignore[attr-defined]
         responses={
-            200: {"description": "The product; ETag and X-Read-Model-Version carry its version"},
+            200: {"description": f"The {what}; ETag and X-Read-Model-Version carry its version"},
             304: {"description": "If-None-Match matched the current version"},
-            404: {"description": "No such product (error body)"},
+            404: {"description": f"No such {what} (error body)"},
             409: {"description": "stale_read_model: min_version not reached within wait_ms"},
             422: {"description": "Invalid parameter"},
         },
     )
-    full = next(r for r in app.router.routes if isinstance(r, APIRoute) and r.path == PRODUCT)
-    hot: list[BaseRoute] = [r for r in app.router.routes if getattr(r, "path", None) == SEARCH]
+    full = next(r for r in app.router.routes if isinstance(r, APIRoute) and r.path == by_id)
+    hot: list[BaseRoute] = [r for r in app.router.routes if getattr(r, "path", None) == search_path]
     if read_auth is None:  # with read auth every read goes through its dependency
-        hot.append(cache_first_route(PRODUCT, cache, full))
+        hot.append(cache_first_route(by_id, cache, full))
     hot.append(full)
     app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]
 
 
-def cache_first_route(path: str, cache: ProductCache, full: BaseRoute) -> Route:
-    """A plain Starlette route in front of the FastAPI one: a plain read of a product in the
+def add_totals_route(app: FastAPI, spec: ReadModelSpec, read_auth: Any | None) -> None:
+    """``{route}``: every group of a totals read model, ``{"items": [...]}``."""
+    CQRSEndpointFactory.create_query_endpoint(
+        app,
+        spec.route,
+        totals_query_for(spec),
+        response_model=totals_response_for(spec),
+        auth_dependency=read_auth,
+        summary=f"Every group of {spec.name}",
+    )
+
+
+def cache_first_route(path: str, cache: DocumentCache, full: BaseRoute) -> Route:
+    """A plain Starlette route in front of the FastAPI one: a plain read of a document in the
     LRU is answered here; everything else goes on to ``full`` (same path, same scope)."""
     return Route(path, CacheFirst(cache, full), methods=["GET"], include_in_schema=False)
 
@@ -147,7 +157,7 @@ def cache_first_route(path: str, cache: ProductCache, full: BaseRoute) -> Route:
 class CacheFirst:
     """The ASGI app of :func:`cache_first_route` (a class: Starlette wraps functions)."""
 
-    def __init__(self, cache: ProductCache, full: BaseRoute) -> None:
+    def __init__(self, cache: DocumentCache, full: BaseRoute) -> None:
         self.cache = cache
         self.full = full
 
@@ -160,21 +170,32 @@ class CacheFirst:
         ):
             document = self.cache.memory_hit(scope["path_params"]["id"])
             if document is not None:
-                versioned = VersionedProduct(document, int(document["version"]))
+                versioned = VersionedDocument(document, int(document["version"]))
                 await versioned_response(Request(scope), versioned)(scope, receive, send)
                 return
         await self.full.handle(scope, receive, send)
 
 
 class TokenRequest(BaseModel):
-    subject: str = Field(default="catalog-page", min_length=1, max_length=100)
-    scopes: list[str] = Field(default_factory=lambda: list(DEV_SCOPES))
+    subject: str | None = Field(default=None, min_length=1, max_length=100)
+    """Default: ``<first app>-page``."""
+    scopes: list[str] | None = None
+    """Default: every read and write scope of the served apps."""
 
 
 def add_token_routes(
-    app: FastAPI, settings: TandemSettings, verifier: JWTVerifier, ticket_ttl: int, dev_ttl: int
+    app: FastAPI,
+    settings: QueryServiceSettings,
+    verifier: JWTVerifier,
+    *,
+    read_scopes: Sequence[str],
+    dev_scopes: Sequence[str],
+    page_subject: str = "live-page",
 ) -> None:
-    read = require_scopes(verifier, READ_SCOPE)
+    """``/api/ws-ticket`` (a ticket for every live read scope the caller holds; it must hold
+    the first) and, in development, ``/dev/token``."""
+    ticket_ttl, dev_ttl = settings.ws_ticket_ttl_seconds, settings.dev_token_ttl_seconds
+    read = require_scopes(verifier, *read_scopes[:1])
 
     @app.post("/api/ws-ticket", tags=["websocket"], summary="Short-lived WebSocket ticket")
     async def ws_ticket(principal: Principal = Depends(read)) -> dict[str, Any]:
@@ -190,7 +211,8 @@ def add_token_routes(
                 },
                 status_code=501,
             )
-        ticket = issue_token(settings, principal.subject, [READ_SCOPE, TICKET_SCOPE], ticket_ttl)
+        granted = [s for s in read_scopes if verifier.disabled or principal.has(s)]
+        ticket = issue_token(settings, principal.subject, [*granted, TICKET_SCOPE], ticket_ttl)
         return {"ticket": ticket, "expires_in": ticket_ttl}
 
     @app.post(
@@ -217,8 +239,9 @@ def add_token_routes(
                 },
                 status_code=403,
             )
-        scopes = [scope for scope in request.scopes if scope in DEV_SCOPES]
-        token = issue_token(settings, request.subject, scopes, dev_ttl)
+        asked = dev_scopes if request.scopes is None else request.scopes
+        scopes = [scope for scope in asked if scope in dev_scopes]
+        token = issue_token(settings, request.subject or page_subject, scopes, dev_ttl)
         return {
             "access_token": token,
             "token_type": "bearer",
@@ -227,13 +250,15 @@ def add_token_routes(
         }
 
 
-def add_page_routes(app: FastAPI, config: dict[str, Any]) -> None:
+def add_page_routes(app: FastAPI, static: Path, config: dict[str, Any]) -> None:
+    """The first app's live page: ``index.html`` at ``/``, its assets under ``/static``."""
+
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(static / "index.html")
 
     @app.get("/config.json", include_in_schema=False)
     async def page_config() -> dict[str, Any]:
         return config
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", StaticFiles(directory=static), name="static")
