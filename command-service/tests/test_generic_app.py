@@ -180,7 +180,7 @@ async def test_preconditions_errors_and_the_gate(tallies: Running) -> None:
     path = "/api/tallies/t-3/increment"
 
     stale = await client.post(path, json={"by": 1}, headers=auth(**{"If-Match": "5"}))
-    assert stale.status_code == 409
+    assert stale.status_code == 409, stale.text
     assert stale.json()["error"]["code"] == "concurrency_conflict"
     assert stale.json()["error"]["details"]["current_version"] == 1
 

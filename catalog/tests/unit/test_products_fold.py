@@ -5,11 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from projector.applier import guard_key
-from projector.messages import dead_letter_headers, decode
-from tandem_catalog.contract import cloudevent_headers
 from tandem_catalog.events import (
-    CATALOG_REGISTRY,
     ProductCreated,
     ProductDetailsUpdated,
     ProductDiscontinued,
@@ -69,28 +65,3 @@ def test_category_totals_count_active_products_in_cents() -> None:
     docs["c"]["status"] = "discontinued"
     assert category_totals(docs) == {"books": (2, 330)}
     assert contribution(docs["a"]) == Contribution("books", 110)
-
-
-class _Record:
-    def __init__(self, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        self.topic, self.partition, self.offset = "tandem.product.events", 3, 42
-        self.key, self.value, self.headers = b"p1", value, headers
-
-
-def test_decode_classifies_poison_and_dead_letter_headers_carry_the_origin() -> None:
-    event = _created()
-    ok = decode(_Record(event.to_json(), cloudevent_headers(event)), CATALOG_REGISTRY)
-    assert ok.event == event
-    assert ok.correlation_id is None
-    bad = decode(_Record(b"{nope", []), CATALOG_REGISTRY)
-    assert bad.event is None
-    assert bad.reason == "decode_error"
-    unknown = decode(_Record(b'{"event_type": "Nope"}', []), CATALOG_REGISTRY)
-    assert unknown.reason == "unknown_event_type"
-    headers = dict(dead_letter_headers(bad, "decode_error", "boom", 1))
-    assert headers["dlq_original_partition"] == b"3"
-    assert headers["dlq_original_offset"] == b"42"
-
-
-def test_guard_keys_have_no_dots() -> None:
-    assert "." not in guard_key("tandem.product.events", 7)

@@ -182,9 +182,10 @@ def _writer(
         queue_size=settings.publish_queue_size,
         retry_backoff=settings.retry_backoff_s,
     )
+    # Snapshots live beside the commits: an in-memory event store (unit tests) gets none.
     snapshots = (
         MongoSnapshotStore(database, f"{app.name}_{settings.snapshots_collection}")
-        if settings.snapshot_every
+        if settings.snapshot_every and backlog is not None
         else None
     )
     handlers = [
