@@ -14,6 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from k8s_policy import TANDEM_SERVICES, policy_violations, validate_all, validate_resource
+from tandem.runtime.projector.served import Served, select
+from tandem.runtime.projector.settings import ProjectorSettings
 
 from conftest import ENSURE_KUSTOMIZE, K8S, OVERLAYS, render
 
@@ -80,8 +82,9 @@ def test_prod_contains_the_keda_scaled_object_and_hpa(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
     prod = rendered["prod"]
-    (so,) = by_kind(prod, "ScaledObject").values()
-    assert so["apiVersion"] == "keda.sh/v1alpha1"
+    scaled = by_kind(prod, "ScaledObject").values()
+    assert len(scaled) == 2  # one per projector group
+    assert {so["apiVersion"] for so in scaled} == {"keda.sh/v1alpha1"}
     (hpa,) = by_kind(prod, "HorizontalPodAutoscaler").values()
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
@@ -226,21 +229,53 @@ def test_services_listen_on_the_conventional_ports(
         assert refs[1].startswith("tandem-secrets")  # the Secret overrides the ConfigMap
 
 
-def test_keda_max_replicas_within_partitions(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def served_by(deployment: dict[str, Any], config: dict[str, str]) -> Served:
+    """What a projector Deployment serves: its env over the ConfigMap, as the process reads it."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {**config, **{e["name"]: e["value"] for e in container.get("env", [])}}
+    settings = ProjectorSettings(
+        **{
+            k.removeprefix("TANDEM_").lower(): v
+            for k, v in env.items()
+            if k in {"TANDEM_APPS", "TANDEM_READ_MODELS"}
+        }
+    )
+    return select(settings.load_apps(), settings)
+
+
+def test_keda_scales_each_projector_group_on_its_own_lag(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """One ScaledObject per projector Deployment, watching the group and the topics that the
+    Deployment's read-model set derives (a group name typed by hand would drift)."""
     prod = rendered["prod"]
-    partitions = int(configmap(prod)["TANDEM_PARTITIONS"])
-    (so,) = by_kind(prod, "ScaledObject").values()
-    spec = so["spec"]
-    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= partitions
-    assert spec["scaleTargetRef"]["name"] == "projector"
-    assert "projector" in by_kind(prod, "Deployment")
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "kafka"
-    meta = trigger["metadata"]
-    assert meta["consumerGroup"] == "tandem-projector"
-    assert meta["topic"] == "tandem.product.events"
-    assert meta["allowIdleConsumers"] == "false"
-    assert meta["bootstrapServers"] == configmap(prod)["TANDEM_KAFKA_BOOTSTRAP_SERVERS"]
+    config = configmap(prod)
+    partitions = int(config["TANDEM_PARTITIONS"])
+    deployments = by_kind(prod, "Deployment")
+    projectors = {n for n in deployments if n.startswith("projector")}
+    assert projectors == {"projector", "projector-orders"}
+    scaled = by_kind(prod, "ScaledObject")
+    assert {so["spec"]["scaleTargetRef"]["name"] for so in scaled.values()} == projectors
+    served_sets = []
+    for so in scaled.values():
+        spec = so["spec"]
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= partitions
+        served = served_by(deployments[spec["scaleTargetRef"]["name"]], config)
+        served_sets.append({rm.name for rm in served.read_models})
+        (trigger,) = spec["triggers"]
+        assert trigger["type"] == "kafka"
+        meta = trigger["metadata"]
+        assert meta["consumerGroup"] == served.group_id
+        assert [meta["topic"]] == served.topics
+        assert meta["allowIdleConsumers"] == "false"
+        assert meta["bootstrapServers"] == config["TANDEM_KAFKA_BOOTSTRAP_SERVERS"]
+    # Between them, the projector groups serve every declared read model exactly once.
+    every = [
+        rm.name
+        for app in ProjectorSettings(apps=config["TANDEM_APPS"].split(",")).load_apps()
+        for rm in app.read_models
+    ]
+    assert sorted(n for names in served_sets for n in names) == sorted(every)
 
 
 def test_prod_replicas_and_images(rendered: dict[str, list[dict[str, Any]]]) -> None:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 from tandem.runtime.command.settings import CommandServiceSettings
+from tandem.runtime.projector.served import select
 from tandem.runtime.projector.settings import ProjectorSettings
 from tandem.runtime.query.settings import QueryServiceSettings
 
@@ -29,6 +30,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "command-service": CommandServiceSettings,
     "query-service": QueryServiceSettings,
     "projector": ProjectorSettings,
+    "projector-orders": ProjectorSettings,
 }
 SECRET = "0123456789abcdef" * 4  # what an operator puts in TANDEM_JWT_SECRET
 _VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
@@ -132,3 +134,25 @@ def test_list_settings_read_commas_or_json(raw: str, expected: list[str], monkey
 def test_a_projector_without_topics_refuses_to_start(monkeypatch: Any) -> None:
     with pytest.raises(ValueError, match="topics"):
         build(ProjectorSettings, {"TANDEM_TOPICS": ""}, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [("docker-compose.yml",), ("docker-compose.yml", "compose.dev.yaml")],
+    ids=["compose", "compose+dev"],
+)
+def test_compose_projector_groups_split_the_read_models(
+    files: tuple[str, ...], monkeypatch: Any
+) -> None:
+    """Each projector service serves its own read-model set in its own group; together they
+    serve every read model of the deployment's apps once."""
+    envs = compose_env(*(ROOT / f for f in files))
+    projectors = {
+        n: build(ProjectorSettings, envs[n], monkeypatch) for n in envs if n.startswith("projector")
+    }
+    served = {n: select(s.load_apps(), s) for n, s in projectors.items()}
+    assert len({s.group_id for s in served.values()}) == len(served) == 2
+    names = sorted(rm.name for s in served.values() for rm in s.read_models)
+    apps = next(iter(projectors.values())).load_apps()
+    assert names == sorted(rm.name for app in apps for rm in app.read_models)
+    assert {a.name for a in apps} == {"catalog", "orders"}
