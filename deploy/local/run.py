@@ -1,7 +1,8 @@
 """`make run`: the local servers plus the three services, in one terminal, stopped by Ctrl-C.
 
 Starts (or reuses) the servers of ``stack.py``, then command-service, query-service and one
-projector as child processes of this one, prints their URLs, and on Ctrl-C or SIGTERM stops
+projector per read-model set (the catalog's, the orders') as child processes of this one,
+serving both apps (``TANDEM_APPS``, overridable), prints their URLs, and on Ctrl-C or SIGTERM stops
 the services (SIGTERM, then SIGKILL after a grace period) and the servers this run started,
 so nothing is left behind.
 """
@@ -19,10 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack
 
-SERVICES = {
-    "command-service": ("command_service", 8001),
-    "query-service": ("query_service", 8002),
-    "projector": ("projector", 8003),
+APPS = "tandem_catalog.app:app,tandem_orders.app:app"
+# name: (module, port, extra environment)
+SERVICES: dict[str, tuple[str, int, dict[str, str]]] = {
+    "command-service": ("command_service", 8001, {}),
+    "query-service": ("query_service", 8002, {}),
+    "projector": ("projector", 8003, {"TANDEM_READ_MODELS": "products,category_stats"}),
+    "projector-orders": ("projector", 8004, {"TANDEM_READ_MODELS": "orders,customer_totals"}),
 }
 GRACE_SECONDS = 15.0
 
@@ -32,6 +36,7 @@ def service_env(port: int) -> dict[str, str]:
     return {
         **os.environ,
         "TANDEM_ENVIRONMENT": os.environ.get("TANDEM_ENVIRONMENT", "development"),
+        "TANDEM_APPS": os.environ.get("TANDEM_APPS", APPS),
         "TANDEM_KAFKA_BOOTSTRAP_SERVERS": f"{stack.HOST}:{stack.KAFKA_PORT}",
         "TANDEM_MONGO_URL": mongo,
         "TANDEM_REDIS_URL": f"redis://{stack.HOST}:{stack.REDIS_PORT}/0",
@@ -82,17 +87,22 @@ def main() -> int:
     try:
         for server in stack.SERVERS.values():
             stack.wait_ready(server)
-        for name, (module, port) in SERVICES.items():
+        for name, (module, port, extra) in SERVICES.items():
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=service_env(port), start_new_session=True
+                [sys.executable, "-m", module],
+                env={**service_env(port), **extra},
+                start_new_session=True,
             )
-        for name, (_module, port) in SERVICES.items():
+        for name, (_module, port, _extra) in SERVICES.items():
             wait_healthy(name, port, procs[name])
         print("\nTandem is running:")
         print("  live catalog page  http://127.0.0.1:8002/")
         print("  command-service    http://127.0.0.1:8001/docs")
         print("  query-service      http://127.0.0.1:8002/docs")
-        print("  projector metrics  http://127.0.0.1:8003/metrics")
+        print(
+            "  orders             http://127.0.0.1:8001/api/orders, ws://127.0.0.1:8002/ws/orders"
+        )
+        print("  projector metrics  http://127.0.0.1:8003/metrics (catalog), :8004 (orders)")
         print("Press Ctrl-C to stop everything.\n", flush=True)
         while not stopping:
             for name, proc in procs.items():

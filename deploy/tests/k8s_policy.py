@@ -17,7 +17,12 @@ import kubernetes_validate
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda-scaledobject.schema.json"}
-TANDEM_SERVICES = {"command-service": 8001, "query-service": 8002, "projector": 8003}
+TANDEM_SERVICES = {
+    "command-service": 8001,
+    "query-service": 8002,
+    "projector": 8003,
+    "projector-orders": 8003,
+}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 

@@ -21,7 +21,14 @@ pytestmark = pytest.mark.deploy
 
 COMPOSE = ROOT / "docker-compose.yml"
 COMPOSE_DEV = ROOT / "compose.dev.yaml"
-SERVICES = {"command-service": 8001, "query-service": 8002, "projector": 8003}
+SERVICES = {
+    "command-service": 8001,
+    "query-service": 8002,
+    "projector": 8003,
+    "projector-orders": 8003,
+}
+# The image (build target) of each service: the orders projector is the projector image again.
+TARGETS = {name: name.removesuffix("-orders") for name in SERVICES}
 ONE_SHOT = {"kafka-init", "mongo-init"}
 
 
@@ -148,17 +155,20 @@ def test_tandem_services_are_configured_by_environment_only(compose: dict[str, A
         assert env["TANDEM_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert "replicaSet=rs0" in env["TANDEM_MONGO_URL"]
         assert svc["read_only"] is True
-        assert svc["build"]["target"] == name
+        assert svc["build"]["target"] == TARGETS[name]
         assert svc["build"]["dockerfile"] == "deploy/docker/Dockerfile"
         assert str(port) in "".join(svc["healthcheck"]["test"])
 
 
-def test_projector_is_scalable(compose: dict[str, Any], compose_dev: dict[str, Any]) -> None:
+@pytest.mark.parametrize("name", ["projector", "projector-orders"])
+def test_projector_is_scalable(
+    name: str, compose: dict[str, Any], compose_dev: dict[str, Any]
+) -> None:
     for doc in (compose, compose_dev):
-        projector = doc["services"]["projector"]
+        projector = doc["services"][name]
         assert "container_name" not in projector
         assert "ports" not in projector  # a fixed host port would clash at --scale N
-    assert "hostname" not in compose["services"]["projector"]
+    assert "hostname" not in compose["services"][name]
 
 
 def test_live_page_is_published(compose: dict[str, Any]) -> None:
