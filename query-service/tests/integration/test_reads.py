@@ -30,7 +30,7 @@ async def _until(check: Any, timeout: float = 3.0) -> None:
 async def test_miss_fills_both_caches_and_a_notice_invalidates_memory(
     make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
 ) -> None:
-    settings = make_settings(cache_ttl_seconds=120)
+    settings = make_settings(cache_ttl_s=120)
     db = mongo_client[settings.mongo_read_db]
     await db.products.insert_one(product_doc("p1", 1, price=5.0))
     try:
@@ -307,7 +307,7 @@ async def test_a_search_is_answered_again_from_memory_until_the_next_notice(
 async def test_reads_follow_the_pointer_after_a_rebuild_switch(
     make_settings: Any, mongo_client: AsyncMongoClient[Any], redis_client: Redis
 ) -> None:
-    settings = make_settings(pointer_refresh_seconds=60)
+    settings = make_settings(pointer_refresh_s=60)
     db = mongo_client[settings.mongo_read_db]
     await db.products.insert_one(product_doc("p", 1, name="old"))
     await db.products_rebuild_1.insert_one(product_doc("p", 1, name="rebuilt"))

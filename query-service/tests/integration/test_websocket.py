@@ -89,7 +89,7 @@ async def _refused(ws: ClientConnection) -> int:
 async def test_unauthenticated_clients_are_refused_before_any_data(
     make_settings: Any, redis_client: Redis
 ) -> None:
-    settings = make_settings(ws_auth_deadline_seconds=0.5)
+    settings = make_settings(ws_auth_deadline_s=0.5)
     async with running(settings) as url:
         silent = await connect(ws_url(url))
         await redis_client.publish(PRODUCTS.channel, notice("p", 1))
@@ -204,7 +204,7 @@ async def test_a_reconnecting_client_converges(
 
 
 async def test_heartbeats_arrive_on_an_idle_connection(make_settings: Any) -> None:
-    settings = make_settings(ws_heartbeat_seconds=0.2)
+    settings = make_settings(ws_heartbeat_s=0.2)
     token = issue_token(settings, "reader", ["products:read"], 60)
     async with running(settings) as url:
         ws = await open_client(url, token)

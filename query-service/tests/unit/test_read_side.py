@@ -114,7 +114,7 @@ async def test_redis_failure_opens_the_breaker_once() -> None:
         InMemoryCache(10, 60, copies=False),
         redis,
         redis_ttl=60,
-        redis_retry_seconds=5,
+        redis_retry_s=5,
         clock=lambda: now[0],  # type: ignore[arg-type]
     )
     assert await cache.get("x") is None

@@ -76,7 +76,7 @@ class Container:
         mongo: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5_000
         )
-        timeout = settings.redis_timeout_seconds
+        timeout = settings.redis_timeout_s
         redis = Redis.from_url(
             settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -85,7 +85,7 @@ class Container:
             settings.redis_url, socket_connect_timeout=2.0, health_check_interval=15
         )
         collections = ActiveCollections(
-            mongo[settings.mongo_read_db], settings.pointer_refresh_seconds
+            mongo[settings.mongo_read_db], settings.pointer_refresh_s
         )
         views = Views(
             [
@@ -119,10 +119,10 @@ class Container:
         collections: ActiveCollections,
     ) -> ReadModelView:
         cache = DocumentCache(
-            InMemoryCache(settings.lru_size, settings.lru_ttl_seconds, copies=False),
-            RedisCache(redis, prefix=spec.cache_prefix, ttl=settings.cache_ttl_seconds),
-            redis_ttl=settings.cache_ttl_seconds,
-            redis_retry_seconds=settings.redis_retry_seconds,
+            InMemoryCache(settings.lru_size, settings.lru_ttl_s, copies=False),
+            RedisCache(redis, prefix=spec.cache_prefix, ttl=settings.cache_ttl_s),
+            redis_ttl=settings.cache_ttl_s,
+            redis_retry_s=settings.redis_retry_s,
         )
         live = spec.live and isinstance(spec.projection, FoldProjection)
         repository = ActiveRepository(spec, collections)
@@ -132,8 +132,8 @@ class Container:
             collections=collections,
             repository=repository,
             cache=cache,
-            service=ReadModelService(repository, cache=cache, cache_ttl=settings.cache_ttl_seconds),
-            searches=SearchCache(settings.search_cache_size, settings.search_cache_ttl_seconds),
+            service=ReadModelService(repository, cache=cache, cache_ttl=settings.cache_ttl_s),
+            searches=SearchCache(settings.search_cache_size, settings.search_cache_ttl_s),
             feed=RedisChangeFeed() if live else None,
         )
 
@@ -223,7 +223,7 @@ def create_app(
         dev_scopes=list(dict.fromkeys([*read_scopes, *write_scopes])),
         page_subject=f"{first.name}-page",
     )
-    tickets = WsAuthenticator(verifier, settings.ws_ticket_ttl_seconds, scopes[0] if scopes else "")
+    tickets = WsAuthenticator(verifier, settings.ws_ticket_ttl_s, scopes[0] if scopes else "")
     for view in live:
         assert view.feed is not None
         # The seed's factory method over the Redis change feed: the distributed endpoint.
@@ -235,8 +235,8 @@ def create_app(
             authenticator=tickets.for_scope(view.spec.scope),
             snapshots=view.repository.get_many,
             queue_size=settings.ws_queue_size,
-            heartbeat_interval=settings.ws_heartbeat_seconds,
-            auth_deadline=settings.ws_auth_deadline_seconds,
+            heartbeat_interval=settings.ws_heartbeat_s,
+            auth_deadline=settings.ws_auth_deadline_s,
             max_ids=settings.ws_max_ids,
         )
         view.resync_required = endpoint.resync_required  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@
   safety net for a notice lost while the subscriber was reconnecting.
 * Redis holds ``ReadModelSpec.cache_key(id)`` = the document's API JSON, written by the
   projector and by this service on a miss, with a TTL. It is an optimisation: when Redis fails the breaker
-  opens for ``redis_retry_seconds`` (one log line, one metric) and reads go straight to MongoDB.
+  opens for ``redis_retry_s`` (one log line, one metric) and reads go straight to MongoDB.
 * ``known versions``: the highest version each recent notice announced. A cached entry older
   than that is treated as a miss and never written back, so a reader of this process never
   sees a document go back in time after its notice arrived (a miss-fill racing the
@@ -50,13 +50,13 @@ class DocumentCache:
         redis: RedisCache,
         *,
         redis_ttl: float,
-        redis_retry_seconds: float = 2.0,
+        redis_retry_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.memory = memory
         self.redis = redis
         self.redis_ttl = redis_ttl
-        self.redis_retry_seconds = redis_retry_seconds
+        self.redis_retry_s = redis_retry_s
         self._clock = clock
         self._redis_down_until = 0.0
         self._known: OrderedDict[str, int] = OrderedDict()
@@ -147,6 +147,6 @@ class DocumentCache:
             REDIS_DEGRADED.inc()
             logger.warning(
                 "redis cache unavailable; serving reads from MongoDB for %.1fs",
-                self.redis_retry_seconds,
+                self.redis_retry_s,
             )
-        self._redis_down_until = self._clock() + self.redis_retry_seconds
+        self._redis_down_until = self._clock() + self.redis_retry_s

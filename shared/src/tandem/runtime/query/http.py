@@ -194,7 +194,7 @@ def add_token_routes(
 ) -> None:
     """``/api/ws-ticket`` (a ticket for every live read scope the caller holds; it must hold
     the first) and, in development, ``/dev/token``."""
-    ticket_ttl, dev_ttl = settings.ws_ticket_ttl_seconds, settings.dev_token_ttl_seconds
+    ticket_ttl, dev_ttl = settings.ws_ticket_ttl_s, settings.dev_token_ttl_s
     read = require_scopes(verifier, *read_scopes[:1])
 
     @app.post("/api/ws-ticket", tags=["websocket"], summary="Short-lived WebSocket ticket")
