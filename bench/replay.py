@@ -22,7 +22,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from tandem.event_store.protocol import commit_id_for
 from tandem.events import DomainEvent
-from tandem_catalog.contract import cloudevent_headers
+from tandem.runtime.contract import cloudevent_headers
+from tandem_catalog.app import app as catalog
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 from bench.common import CpuMeter, free_port
@@ -65,7 +66,7 @@ async def preload(
     t0 = time.perf_counter()
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ports.mongo_url)
     try:
-        coll = mongo[write_db]["events"]
+        coll = mongo[write_db][catalog.events_collection]
         now = datetime.now(UTC)
         docs = [
             {

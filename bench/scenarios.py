@@ -17,17 +17,18 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
-from tandem_catalog.contract import (
-    CHANGES_CHANNEL,
-    PRODUCT_TOPIC,
-    PRODUCTS_READ_MODEL,
-    READ_MODEL_POINTERS,
-)
+from tandem.runtime.contract import READ_MODEL_POINTERS
+from tandem_catalog.app import app as catalog
 
 from bench.common import REPO, percentiles
 from bench.loadgen import HttpClients, run_closed, run_open
 from bench.procs import StackPorts
 from bench.raw import product_doc
+
+PRODUCTS = catalog.read_model("products")
+PRODUCTS_READ_MODEL = PRODUCTS.name
+CHANGES_CHANNEL = PRODUCTS.channel
+PRODUCT_TOPIC = catalog.aggregates[0].topic
 
 
 @dataclass
@@ -371,6 +372,7 @@ async def fanout(ctx: Ctx, clients: int, burst: int) -> dict[str, Any]:
             for i in range(burst):
                 pid = f"fan-{run}-{i}"
                 notice = {
+                    "read_model": PRODUCTS_READ_MODEL,
                     "id": pid,
                     "version": 1,
                     "event_type": "ProductPriceChanged",

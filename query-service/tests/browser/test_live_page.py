@@ -72,11 +72,10 @@ async def test_create_and_reprice_through_the_page_and_watch_it_live(
         "TANDEM_LOG_LEVEL": "WARNING",
         "TANDEM_MONGO_WRITE_DB": f"w_{suffix}",
         "TANDEM_MONGO_READ_DB": f"r_{suffix}",
-        # The settings' real names: command-service `topic`, projector `topics` (a JSON list)
-        # and `group_id`. The projector publishes change notices and cache entries on the
-        # contract's fixed channel and key prefix, so the query-service keeps its defaults.
-        "TANDEM_TOPIC": f"tandem.{unique_name}.events",
-        "TANDEM_TOPICS": json.dumps([f"tandem.{unique_name}.events"]),
+        # Topics of its own (one prefix for every service) and a group of its own; channels
+        # and cache keys come from the catalog's declaration, the same on every side.
+        "TANDEM_APPS": "tandem_catalog.app:app",
+        "TANDEM_TOPIC_PREFIX": f"{unique_name}.",
         "TANDEM_GROUP_ID": f"projector-{unique_name}",
     }
     page_origins = json.dumps([query_url, f"http://localhost:{ports['query_service']}"])
