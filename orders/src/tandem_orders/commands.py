@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from tandem.app import CommandAccepted
 from tandem.messages import Command
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -24,7 +25,7 @@ class LineIn(BaseModel):
     unit_price: Price
 
 
-class _OrderCommand(Command[Any]):
+class _OrderCommand(Command[CommandAccepted]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
