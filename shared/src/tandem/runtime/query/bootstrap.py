@@ -84,9 +84,7 @@ class Container:
         pubsub_redis = Redis.from_url(
             settings.redis_url, socket_connect_timeout=2.0, health_check_interval=15
         )
-        collections = ActiveCollections(
-            mongo[settings.mongo_read_db], settings.pointer_refresh_s
-        )
+        collections = ActiveCollections(mongo[settings.mongo_read_db], settings.pointer_refresh_s)
         views = Views(
             [
                 cls._view(settings, app, spec, redis, collections)
