@@ -1,5 +1,5 @@
 """Root conftest: every test tier gets the real-server fixtures of ``tandem.testing.infra``,
-and every test must carry a tier marker.
+the checks of ``tandem.testing.checks``, and every test must carry a tier marker.
 
 Tests run with ``TANDEM_ENVIRONMENT=test``, where the development JWT secret is refused; each
 session gets its own random secret (kept if one is set), which the settings of in-process
@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("TANDEM_JWT_SECRET", secrets.token_hex(32))
 
-pytest_plugins = ["tandem.testing.infra"]
+pytest_plugins = ["tandem.testing.infra", "tandem.testing.checks"]
 
 TIERS = frozenset({"unit", "integration", "e2e", "browser", "deploy"})
 
