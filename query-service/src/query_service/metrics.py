@@ -53,6 +53,11 @@ VERSION_WAIT_SECONDS = _get_or_create(
     "Time spent waiting for the read model to reach min_version",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+VERSION_WAITING = _get_or_create(
+    Gauge,
+    "tandem_query_min_version_waiting",
+    "Reads with min_version waiting for a change notice right now",
+)
 WS_CLIENTS = _get_or_create(Gauge, "tandem_query_ws_clients", "Connected WebSocket clients")
 WS_SENT = _get_or_create(
     Counter, "tandem_query_ws_messages_sent_total", "WebSocket frames sent to clients"

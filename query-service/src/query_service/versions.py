@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from tandem_catalog.contract import ChangeNotice
 
+from query_service.metrics import VERSION_WAITING
+
 
 class VersionWaiters:
     def __init__(self) -> None:
@@ -80,9 +82,12 @@ class VersionWaiters:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return False, current
+                VERSION_WAITING.inc()
                 try:
                     await asyncio.wait_for(asyncio.shield(future), remaining)
                 except TimeoutError:
                     return False, await read_version()
+                finally:
+                    VERSION_WAITING.dec()
             finally:
                 self.discard(key, future)
