@@ -108,6 +108,41 @@ async def test_mongodb_unreachable_gives_503_with_retry_after_and_writes_nothing
         await proxy.stop()
 
 
+async def test_commands_are_503_service_starting_until_the_event_store_indexes_exist(
+    app_factory: Any, infra: InfraEndpoints, mongo_client: Any
+) -> None:
+    """MongoDB is unreachable at start-up (the proxy is not listening yet), so the unique index
+    cannot be created: commands are refused, and accepted once it exists."""
+    mongo = urlparse(infra.mongo_url)
+    proxy = TcpProxy(mongo.hostname or "localhost", mongo.port or 27017, _free_port())
+    url = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
+    async with app_factory(mongo_url=url, mongo_timeout_ms=500, wait_ready=False) as running:
+        starting = await running.client.post(
+            "/api/products", json={**BODY, "product_id": "too-early"}, headers=running.headers()
+        )
+        assert starting.status_code == 503, starting.text
+        assert starting.json()["error"]["code"] == "service_starting"
+        assert "retry-after" in starting.headers
+        ready = await running.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["mongodb"].startswith("down")
+
+        await proxy.start()
+        async with asyncio.timeout(30):
+            while True:
+                if (await running.client.get("/readyz")).json()["checks"]["mongodb"] == "ok":
+                    break
+                await asyncio.sleep(0.1)
+        accepted = await running.client.post(
+            "/api/products", json={**BODY, "product_id": "in-time"}, headers=running.headers()
+        )
+        assert accepted.status_code == 201, accepted.text
+        events = mongo_client[running.settings.mongo_write_db][running.settings.events_collection]
+        assert await events.count_documents({"aggregate_id": "too-early"}) == 0
+        assert await events.count_documents({"aggregate_id": "in-time"}) == 1
+        await proxy.stop()
+
+
 def _stack(env: dict[str, str], *args: str) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "deploy/local/stack.py"), *args],
