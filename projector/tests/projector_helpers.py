@@ -1,4 +1,9 @@
-"""Produce events the way the command-service does, and compare read models with a fold."""
+"""Produce events the way the command-service does, and compare read models with a fold.
+
+The fold the read models are compared with is not the projector's: it is the e2e tier's
+specification (:mod:`tandem_e2e.fold`, plain Python over the catalog's events) turned into the
+documents the read side serves, so a bug in ``projector.products`` cannot hide itself here.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 from tandem.event_store.mongo import MongoEventStore
 from tandem.events import DomainEvent
@@ -28,7 +34,7 @@ from tandem_catalog.events import (
     ProductDiscontinued,
     ProductPriceChanged,
 )
-from tandem_catalog.products import category_totals, fold_all
+from tandem_e2e.fold import ExpectedProduct, fold_category_stats, fold_products
 
 CATEGORIES = ["books", "games", "tools", "food"]
 PRODUCTS = catalog.read_model("products")
@@ -113,10 +119,26 @@ class Publisher:
             self.published.append(event)
 
 
+def expected_document(product: ExpectedProduct) -> dict[str, Any]:
+    """The ``products`` document the read side must hold for ``product``: prices as numbers
+    with two decimals, times as ISO 8601 strings."""
+    return {
+        "id": product.id,
+        "name": product.name,
+        "description": product.description,
+        "price": float(product.price.quantize(Decimal("0.01"))),
+        "category": product.category,
+        "status": product.status,
+        "version": product.version,
+        "created_at": product.created_at.isoformat(),
+        "updated_at": product.updated_at.isoformat(),
+    }
+
+
 async def expected_from_store(
     store_db: AsyncDatabase[dict[str, Any]], exclude: Collection[str] = ()
-) -> dict[str, dict[str, Any]]:
-    """The fold of every event in the store (but those of the ``exclude``d aggregates)."""
+) -> dict[str, ExpectedProduct]:
+    """The specification's fold of every event in the store (but the ``exclude``d ids')."""
     store = MongoEventStore(store_db, catalog.events_collection, registry=catalog.registry)
     events = [
         e
@@ -124,7 +146,11 @@ async def expected_from_store(
         for e in commit.events
         if e.aggregate_id not in exclude
     ]
-    return fold_all(events)
+    products, issues = fold_products(sorted(events, key=lambda e: (e.aggregate_id, e.version)))
+    assert not issues.version_gaps, issues
+    assert not issues.duplicate_event_ids, issues
+    assert not issues.orphans, issues
+    return products
 
 
 async def assert_read_models_match(
@@ -132,14 +158,16 @@ async def assert_read_models_match(
     write_db: AsyncDatabase[dict[str, Any]],
     exclude: Collection[str] = (),
 ) -> None:
-    expected = await expected_from_store(write_db, exclude)
+    products = await expected_from_store(write_db, exclude)
+    expected = {pid: expected_document(p) for pid, p in products.items()}
     collection = (await Pointer(read_db, PRODUCTS.name).targets())[0]
     actual = {d.pop("_id"): d async for d in read_db[collection].find({})}
     assert actual == expected
     stats = {d["_id"]: d async for d in read_db["category_stats"].find({})}
-    totals = category_totals(expected)
+    totals = fold_category_stats(products)
     for category in set(stats) | set(totals):
-        count, cents = totals.get(category, (0, 0))
+        total = totals.get(category)
+        count, cents = (total.active_count, int(total.price_sum * 100)) if total else (0, 0)
         doc = stats.get(category, {"active_count": 0, "price_sum_cents": 0})
         # Integer counters only are stored; the catalog's ``present`` derives the price sum.
         assert (doc.get("active_count", 0), doc.get("price_sum_cents", 0)) == (count, cents), (
@@ -162,6 +190,46 @@ async def wait_until_match(
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def committed_offsets(bootstrap: str, group_id: str) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offsets, by (topic, partition)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[tuple[str, int], int]:
+    """The topic's end offsets now, by (topic, partition)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"no partitions for {topic}"
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+
+async def wait_until_consumed(
+    bootstrap: str, group_id: str, topic: str, timeout: float = 60
+) -> None:
+    """Until the group has committed everything on ``topic`` so far: every record up to now was
+    consumed and (the projector commits only after applying) applied or dead-lettered."""
+    target = {tp: offset for tp, offset in (await end_offsets(bootstrap, topic)).items() if offset}
+    deadline = time.monotonic() + timeout
+    while True:
+        committed = await committed_offsets(bootstrap, group_id)
+        behind = {tp: end for tp, end in target.items() if committed.get(tp, -1) < end}
+        if not behind:
+            return
+        assert time.monotonic() < deadline, f"not consumed: {behind}, committed {committed}"
+        await asyncio.sleep(0.2)
 
 
 def projector_env(infra_env: dict[str, str], **values: str) -> dict[str, str]:

@@ -59,4 +59,5 @@ async def test_schemathesis(
     output = run_schemathesis(system, service, scopes)
     cases = re.findall(r"(\d+) generated", output)
     scenario.note(f"{cases[-1] if cases else '?'} generated cases, 0 failures")
-    await scenario.finish()
+    # The fuzzer's requests are not in the ledger (schemathesis checks their answers itself).
+    await scenario.finish(min_accepted=0)

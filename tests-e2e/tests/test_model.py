@@ -209,7 +209,8 @@ async def test_model_based_random_commands(scenario: ScenarioRun, system: System
             scenario.double(problem)
         else:
             scenario.lost(problem)
-    await scenario.finish()
+    # Clients race on shared products, so stale versions get 409s; most commands still land.
+    await scenario.finish(min_accepted=profile.model_steps // 3)
     assert not problems, f"seed {seed}: {problems[:10]}"
 
 

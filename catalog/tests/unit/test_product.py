@@ -73,9 +73,9 @@ def test_create_refuses_bad_names(name: str) -> None:
 def test_name_of_200_characters_is_accepted() -> None:
     scenario().when(
         lambda _: Product.create(
-            PID, name="x" * 200, description="", price=Decimal(1), category="c"
+            PID, name="x" * 200, description="oak", price=Decimal(1), category="furniture"
         )
-    )
+    ).then(created("1.00", name="x" * 200))
 
 
 def test_change_price_records_old_and_new_price() -> None:

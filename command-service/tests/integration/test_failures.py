@@ -7,7 +7,6 @@ and Kafka is a private broker started with ``deploy/local/stack.py`` on other po
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 from tandem.testing.infra import InfraEndpoints
+from tandem.testing.proxy import TcpProxy
 from tandem_catalog.events import CATALOG_REGISTRY
 
 pytestmark = pytest.mark.integration
@@ -30,39 +30,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class TcpProxy:
-    """Forwards a local port to a server; ``stop`` cuts every connection at once."""
-
-    def __init__(self, target_host: str, target_port: int, port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 async def test_mongodb_unreachable_gives_503_with_retry_after_and_writes_nothing(
@@ -105,6 +72,41 @@ async def test_mongodb_unreachable_gives_503_with_retry_after_and_writes_nothing
         await proxy.start()  # MongoDB is back: so is the service
         again = await running.client.post("/api/products", json=BODY, headers=running.headers())
         assert again.status_code == 201
+        await proxy.stop()
+
+
+async def test_commands_are_503_service_starting_until_the_event_store_indexes_exist(
+    app_factory: Any, infra: InfraEndpoints, mongo_client: Any
+) -> None:
+    """MongoDB is unreachable at start-up (the proxy is not listening yet), so the unique index
+    cannot be created: commands are refused, and accepted once it exists."""
+    mongo = urlparse(infra.mongo_url)
+    proxy = TcpProxy(mongo.hostname or "localhost", mongo.port or 27017, _free_port())
+    url = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
+    async with app_factory(mongo_url=url, mongo_timeout_ms=500, wait_ready=False) as running:
+        starting = await running.client.post(
+            "/api/products", json={**BODY, "product_id": "too-early"}, headers=running.headers()
+        )
+        assert starting.status_code == 503, starting.text
+        assert starting.json()["error"]["code"] == "service_starting"
+        assert "retry-after" in starting.headers
+        ready = await running.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["mongodb"].startswith("down")
+
+        await proxy.start()
+        async with asyncio.timeout(30):
+            while True:
+                if (await running.client.get("/readyz")).json()["checks"]["mongodb"] == "ok":
+                    break
+                await asyncio.sleep(0.1)
+        accepted = await running.client.post(
+            "/api/products", json={**BODY, "product_id": "in-time"}, headers=running.headers()
+        )
+        assert accepted.status_code == 201, accepted.text
+        events = mongo_client[running.settings.mongo_write_db][running.settings.events_collection]
+        assert await events.count_documents({"aggregate_id": "too-early"}) == 0
+        assert await events.count_documents({"aggregate_id": "in-time"}) == 1
         await proxy.stop()
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +65,71 @@ async def test_concurrent_requests_with_one_key_append_once(running: Any) -> Non
     statuses = {r.status_code for r in responses}
     assert statuses <= {201, 409}
     assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
+    assert await _commits(running) == 1
+
+
+async def test_a_duplicate_while_the_first_is_in_flight_is_409_in_progress(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request is held inside the event store's append, so the duplicate surely
+    arrives while the key is claimed and not yet answered."""
+    store = running.service.event_store
+    append = store.append
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def held_append(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await append(*args, **kwargs)
+
+    monkeypatch.setattr(store, "append", held_append)
+    headers = running.headers(**{"Idempotency-Key": "key-held"})
+    first = asyncio.create_task(running.client.post("/api/products", json=BODY, headers=headers))
+    await asyncio.wait_for(entered.wait(), 10)
+    duplicate = await running.client.post("/api/products", json=BODY, headers=headers)
+    assert duplicate.status_code == 409, duplicate.text
+    assert duplicate.json()["error"]["code"] == "idempotency_key_in_progress"
+    assert "retry-after" in duplicate.headers
+    assert not first.done()
+
+    release.set()
+    answered = await asyncio.wait_for(first, 10)
+    assert answered.status_code == 201
+    replay = await running.client.post("/api/products", json=BODY, headers=headers)
+    assert replay.status_code == 201
+    assert replay.json() == answered.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert await _commits(running) == 1
+
+
+async def test_a_5xx_answer_is_not_remembered_and_the_retry_appends_once(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = running.service.event_store
+    append = store.append
+    calls: list[int] = []
+
+    async def down_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ServerSelectionTimeoutError("the event store is gone for a moment")
+        return await append(*args, **kwargs)
+
+    monkeypatch.setattr(store, "append", down_once)
+    headers = running.headers(**{"Idempotency-Key": "key-outage"})
+    outage = await running.client.post("/api/products", json=BODY, headers=headers)
+    assert outage.status_code == 503, outage.text
+    assert outage.json()["error"]["code"] == "event_store_unavailable"
+    assert await _commits(running) == 0
+
+    retry = await running.client.post("/api/products", json=BODY, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    again = await running.client.post("/api/products", json=BODY, headers=headers)
+    assert again.status_code == 201
+    assert again.json() == retry.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(calls) == 2
     assert await _commits(running) == 1
 
 

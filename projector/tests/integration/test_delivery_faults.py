@@ -11,7 +11,15 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from projector_helpers import PRODUCTS, STATS, random_history, wait_until_match
+from projector_helpers import (
+    PRODUCTS,
+    STATS,
+    assert_read_models_match,
+    random_history,
+    wait_until_consumed,
+    wait_until_match,
+)
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from tandem.runtime.contract import cloudevent_headers, dlq_topic
 from tandem_catalog.events import ProductCreated, ProductPriceChanged
@@ -28,10 +36,23 @@ async def test_duplicates_and_reordering_end_equal_to_the_fold(env: Any, project
     replay = sent + rng.sample(sent, 30)  # duplicates
     rng.shuffle(replay)  # reordered deliveries, including later versions first
     await env.publisher.send(replay)
+    bootstrap, group = env.settings.kafka_bootstrap_servers, env.settings.group_id
     async with projector(env.settings):
         await wait_until_match(env.read_db, env.write_db)
+        await wait_until_consumed(bootstrap, group, env.topic)
+        before = _duplicates()
         await env.publisher.send(rng.sample(sent, 20))  # late duplicates change nothing
-        await wait_until_match(env.read_db, env.write_db)
+        # The read model already matches, so waiting for a match would not wait for them:
+        # wait until the group has committed past them, then look once.
+        await wait_until_consumed(bootstrap, group, env.topic)
+        assert _duplicates() - before == 20
+        await assert_read_models_match(env.read_db, env.write_db)
+
+
+def _duplicates() -> float:
+    return (
+        REGISTRY.get_sample_value("tandem_projector_events_total", {"outcome": "duplicate"}) or 0.0
+    )
 
 
 async def test_gap_is_healed_from_the_event_store_and_cache_and_notice_follow(

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tandem.runtime.query.testing import free_port
 from tandem.testing.infra import InfraEndpoints
+from tandem.testing.system import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from tandem.auth import issue_token
 from tandem.runtime.query.settings import QueryServiceSettings
-from tandem.runtime.query.testing import free_port
+from tandem.testing.system import free_port
 from tandem_catalog.testing import PRODUCTS, notice
 from websockets.asyncio.client import connect
 

@@ -326,3 +326,41 @@ async def test_reads_follow_the_pointer_after_a_rebuild_switch(
             await _until(switched)
     finally:
         await mongo_client.drop_database(settings.mongo_read_db)
+
+
+async def test_cors_allows_the_configured_origin_and_refuses_others(
+    make_settings: Any, mongo_client: AsyncMongoClient[Any]
+) -> None:
+    allowed, other = "https://shop.example", "https://evil.example"
+    settings = make_settings(cors_origins=[allowed])
+    db = mongo_client[settings.mongo_read_db]
+    await db.products.insert_one(product_doc("p-cors", 1))
+    try:
+        async with running(settings) as url, httpx.AsyncClient(base_url=url) as http:
+            read = await http.get("/api/products/p-cors", headers={"Origin": allowed})
+            assert read.status_code == 200
+            assert read.headers["access-control-allow-origin"] == allowed
+            assert "etag" in read.headers["access-control-expose-headers"].lower()
+            preflight = await http.options(
+                "/api/products/p-cors",
+                headers={
+                    "Origin": allowed,
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "X-Min-Version",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == allowed
+            assert "x-min-version" in preflight.headers["access-control-allow-headers"].lower()
+
+            foreign = await http.get("/api/products/p-cors", headers={"Origin": other})
+            assert foreign.status_code == 200  # served, but the browser may not read it
+            assert "access-control-allow-origin" not in foreign.headers
+            refused = await http.options(
+                "/api/products/p-cors",
+                headers={"Origin": other, "Access-Control-Request-Method": "GET"},
+            )
+            assert refused.status_code == 400
+            assert "access-control-allow-origin" not in refused.headers
+    finally:
+        await mongo_client.drop_database(settings.mongo_read_db)

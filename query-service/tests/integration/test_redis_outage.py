@@ -13,7 +13,8 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
-from tandem.runtime.query.testing import free_port, running
+from tandem.runtime.query.testing import running
+from tandem.testing.system import free_port
 from tandem_catalog.testing import product_doc
 
 pytestmark = pytest.mark.integration

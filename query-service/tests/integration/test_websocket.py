@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from tandem.auth import issue_token
 from tandem.runtime.query.testing import running
+from tandem.testing.system import free_port
 from tandem_catalog.testing import PRODUCTS, notice, product_doc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -210,3 +217,127 @@ async def test_heartbeats_arrive_on_an_idle_connection(make_settings: Any) -> No
         ws = await open_client(url, token)
         assert len(await receive(ws, {"heartbeat"}, 2)) == 2
         await ws.close()
+
+
+async def _closed_with(ws: ClientConnection) -> tuple[int, str]:
+    """The close code and reason, skipping whatever frames come before the close."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    except ConnectionClosed as closed:
+        frame = closed.rcvd
+    assert frame is not None, "closed without a close frame"
+    return frame.code, frame.reason
+
+
+async def test_protocol_errors_close_with_their_codes(make_settings: Any) -> None:
+    settings = make_settings(ws_max_ids=3)
+    token = issue_token(settings, "reader", ["products:read"], 60)
+    async with running(settings) as url:
+        # After auth, a message the server cannot parse or does not know: 1003.
+        not_json = await open_client(url, token)
+        await not_json.send("{not json")
+        assert (await _closed_with(not_json))[0] == 1003
+        unknown_type = await open_client(url, token)
+        await unknown_type.send(json.dumps({"type": "teleport"}))
+        code, reason = await _closed_with(unknown_type)
+        assert (code, "teleport" in reason) == (1003, True)
+
+        # A subscription the server refuses: 1008, at auth or in a later subscribe.
+        too_many = await connect(ws_url(url))
+        await too_many.send(
+            json.dumps({"type": "auth", "token": token, "ids": ["a", "b", "c", "d"]})
+        )
+        code, reason = await _closed_with(too_many)
+        assert (code, reason) == (1008, "at most 3 ids")
+        resubscribed = await open_client(url, token)
+        await resubscribed.send(json.dumps({"type": "subscribe", "event_types": ["ProductMoved"]}))
+        code, reason = await _closed_with(resubscribed)
+        assert (code, "ProductMoved" in reason) == (1008, True)
+        resubscribed_ids = await open_client(url, token)
+        await resubscribed_ids.send(json.dumps({"type": "subscribe", "ids": list("abcd")}))
+        assert await _closed_with(resubscribed_ids) == (1008, "at most 3 ids")
+
+        # An expired token at auth: 1008, before any data.
+        past = int(time.time()) - 3600
+        expired = jwt.encode(
+            {"sub": "r", "scope": "products:read", "aud": settings.jwt_audience, "exp": past},
+            settings.jwt_secret.get_secret_value(),
+            algorithm="HS256",
+        )
+        late = await connect(ws_url(url))
+        await late.send(json.dumps({"type": "auth", "token": expired}))
+        code, reason = await _closed_with(late)
+        assert (code, reason.split(":")[0]) == (1008, "token_expired")
+
+        # The same connection stays open for a well-formed message.
+        fine = await open_client(url, token)
+        await fine.send(json.dumps({"type": "subscribe", "ids": ["a", "b"]}))
+        assert (await receive(fine, {"subscribed"}, 1))[0]["ids"] == ["a", "b"]
+        await fine.close()
+
+
+def _redis_server(port: int, workdir: str) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is required"
+    return subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def _redis_answers(url: str) -> None:
+    client = Redis.from_url(url)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    if await client.ping():
+                        return
+                except RedisConnectionError:
+                    await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+
+
+async def test_every_client_is_told_to_resync_when_the_subscriber_reconnects(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    """Notices published while the subscriber was away are lost (pub/sub is at most once),
+    so after a reconnect every client gets ``resync_required``."""
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    server = _redis_server(port, str(tmp_path))
+    try:
+        await _redis_answers(redis_url)
+        settings = make_settings(redis_url=redis_url)
+        token = issue_token(settings, "reader", ["products:read"], 60)
+        async with running(settings) as url:
+            clients = [
+                await open_client(url, token),
+                await open_client(url, token, ids=["p1"]),
+                await open_client(url, token, event_types=["ProductPriceChanged"]),
+            ]
+            server.kill()
+            server.wait()
+            server = _redis_server(port, str(tmp_path))
+            await _redis_answers(redis_url)
+            for ws in clients:
+                [frame] = await receive(ws, {"resync_required"}, 1)
+                assert frame == {"type": "resync_required", "reason": "notices lost"}
+            # And the stream flows again through the new connection.
+            publisher = Redis.from_url(redis_url)
+            try:
+                async with asyncio.timeout(10):
+                    while True:  # until the subscriber is on the channel again
+                        if await publisher.publish(settings.changes_channel, notice("p1", 1)):
+                            break
+                        await asyncio.sleep(0.05)
+            finally:
+                await publisher.aclose()
+            assert (await receive(clients[1], {"change"}, 1))[0]["id"] == "p1"
+            for ws in clients:
+                await ws.close()
+    finally:
+        server.kill()
+        server.wait()

@@ -1,5 +1,9 @@
+import shutil
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from domain_fixtures import Product, ProductDiscontinued, ProductPriceChanged, ProductRegistered
@@ -222,3 +226,55 @@ def test_scenario_reports_mismatches() -> None:
         scenario.then_raises(DomainError)
     with pytest.raises(AssertionError, match="when"):
         AggregateScenario(Product).then()
+
+
+SCENARIO_TESTS = """
+from decimal import Decimal
+
+import pytest
+from tandem.testing.aggregate import AggregateScenario
+from domain_fixtures import Product, ProductRegistered
+
+pytestmark = pytest.mark.unit
+
+
+def registered():
+    return ProductRegistered(aggregate_id="p1", aggregate_type="Product", name="L", price=1)
+
+
+def test_when_without_then():
+    AggregateScenario(Product, "p1").given(registered()).when(lambda p: p.change_price(Decimal(5)))
+
+
+def test_when_that_crashed_without_then():
+    AggregateScenario(Product, "p1").when(lambda p: 1 / 0)
+
+
+def test_when_then():
+    (
+        AggregateScenario(Product, "p1")
+        .given(registered())
+        .when(lambda p: p.change_price(Decimal(1)))
+        .then_nothing()
+    )
+"""
+
+
+def test_a_when_without_then_fails_the_test(tmp_path: Path) -> None:
+    """Through the ``tandem.testing.checks`` plugin, in a pytest run of its own."""
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["tandem.testing.checks"]\n')
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: tier\n")
+    (tmp_path / "test_scenarios.py").write_text(SCENARIO_TESTS)
+    shutil.copy(Path(__file__).parents[1] / "domain_fixtures.py", tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = result.stdout + result.stderr
+    assert "FAILED test_scenarios.py::test_when_without_then" in out, out
+    assert "FAILED test_scenarios.py::test_when_that_crashed_without_then" in out, out
+    assert "PASSED test_scenarios.py::test_when_then" in out, out
+    assert "then_raises(): the scenario checks nothing" in out

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 
@@ -226,14 +229,47 @@ def test_rs256_tokens_are_verified_with_the_public_key_only() -> None:
     with pytest.raises(AuthError) as forged:
         verifier.authorize(_rs256_token(other_private, "products:write"), "products:write")
     assert forged.value.code == "invalid_token"
-    # A token signed with HS256 (e.g. with the public key as secret) must not pass as RS256.
-    hs = jwt.encode({"sub": "x", "aud": "tandem", "exp": int(time.time()) + 60}, "k" * 32)
-    with pytest.raises(AuthError) as confused:
-        verifier.authorize(hs, "products:write")
-    assert confused.value.code == "invalid_token"
     with pytest.raises(AuthError) as scoped:
         verifier.authorize(_rs256_token(private, "products:read"), "products:write")
     assert scoped.value.status_code == 403
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _hs256_signed_with(key: bytes, claims: dict[str, object]) -> str:
+    """An HS256 token whose HMAC key is ``key``, computed by hand (PyJWT refuses PEM keys)."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64url(json.dumps(claims).encode())
+    signing_input = header + b"." + payload
+    signature = _b64url(hmac.new(key, signing_input, hashlib.sha256).digest())
+    return (signing_input + b"." + signature).decode()
+
+
+def test_rs256_algorithm_confusion_with_the_public_key_as_hmac_secret_is_refused() -> None:
+    """The classic attack on RS256: the public key is public, so an attacker signs an HS256
+    token with it as the HMAC secret. A verifier that lets the token's header pick the
+    algorithm (say ``algorithms=["RS256", "HS256"]``) with one key would accept it."""
+    private, public = _rsa_pair()
+    verifier = JWTVerifier(
+        TandemSettings(environment="production", jwt_algorithm="RS256", jwt_public_key=public)
+    )
+    now = int(time.time())
+    claims = {"sub": "eve", "aud": "tandem", "scope": "products:write", "iat": now, "exp": now + 60}
+    forged = _hs256_signed_with(public.encode(), claims)
+    # The forgery is well made: same claims as a genuine token, a correct HMAC under the PEM.
+    signing_input, _, signature = forged.rpartition(".")
+    expected = _b64url(hmac.new(public.encode(), signing_input.encode(), hashlib.sha256).digest())
+    assert signature.encode() == expected
+    assert jwt.get_unverified_header(forged)["alg"] == "HS256"
+    assert jwt.decode(forged, options={"verify_signature": False}) == claims
+    assert verifier.authorize(_rs256_token(private, "products:write"), "products:write")
+
+    with pytest.raises(AuthError) as confused:
+        verifier.authorize(forged, "products:write")
+    assert confused.value.code == "invalid_token"
+    assert confused.value.status_code == 401
 
 
 def test_rs256_needs_a_public_key() -> None:

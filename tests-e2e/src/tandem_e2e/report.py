@@ -14,6 +14,8 @@ class ScenarioRow:
     scenario: str
     commands_sent: int = 0
     commands_accepted: int = 0
+    min_accepted: int = 0
+    """The scenario's floor of accepted commands (it fails below it)."""
     events: int = 0
     faults_injected: int = 0
     lost: int = 0
@@ -73,6 +75,7 @@ class Report:
             "scenario",
             "commands",
             "accepted",
+            "floor",
             "events",
             "faults",
             "lost",
@@ -85,6 +88,7 @@ class Report:
                 r.scenario,
                 str(r.commands_sent),
                 str(r.commands_accepted),
+                str(r.min_accepted),
                 str(r.events),
                 str(r.faults_injected),
                 str(r.lost),
@@ -100,6 +104,7 @@ class Report:
                 "TOTAL",
                 str(t["commands_sent"]),
                 str(sum(r.commands_accepted for r in self.rows)),
+                "",
                 str(t["events"]),
                 str(t["faults_injected"]),
                 str(t["lost"]),

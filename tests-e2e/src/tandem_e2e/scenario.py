@@ -5,6 +5,10 @@
 is in the store at the version its response gave (nothing lost); no product has more events
 than accepted plus unknown-outcome commands (nothing double-applied). The row goes to the
 reliability report whether the scenario passed or not.
+
+Those checks hold trivially when nothing was accepted (a stack answering 401 or 5xx to every
+command loses nothing), so each scenario also names a floor of accepted commands,
+``finish(min_accepted=...)``; fewer fails the scenario, and the floor is in the report.
 """
 
 from __future__ import annotations
@@ -90,7 +94,12 @@ class ScenarioRun:
                 double.append(f"{pid}: {len(found)} events for {allowed} commands")
         return lost, double, sum(len(v) for v in versions.values())
 
-    async def finish(self, timeout: float | None = None) -> None:
+    async def finish(self, *, min_accepted: int, timeout: float | None = None) -> None:
+        """The closing check; ``min_accepted`` is the fewest accepted commands the scenario
+        must have seen (required: without it, a stack refusing everything would pass)."""
+        if min_accepted < 0:
+            raise ValueError("min_accepted must not be negative")
+        self.row.min_accepted = min_accepted
         comparison: Comparison | None = None
         error: str | None = None
         try:
@@ -106,7 +115,16 @@ class ScenarioRun:
         lost += self.extra_lost
         double += self.extra_double
         self._record(comparison, lost, double, events)
+        accepted = len(self.ledger.accepted())
         problems = [
+            *(
+                [
+                    f"{accepted} of {self.ledger.sent} commands accepted, fewer than the "
+                    f"floor of {min_accepted} (statuses {self.ledger.status_counts()})"
+                ]
+                if accepted < min_accepted
+                else []
+            ),
             *(["; ".join(lost[:8])] if lost else []),
             *(["; ".join(double[:8])] if double else []),
             *([comparison.summary()] if not comparison.ok else []),
@@ -127,5 +145,11 @@ class ScenarioRun:
         row.double_applied = len(double) + (len(comparison.double_applied) if comparison else 0)
         row.mismatched = len(comparison.mismatched) if comparison else 0
         row.max_convergence_s = round(max(self.convergence, default=0.0), 2)
-        row.passed = bool(comparison and comparison.ok and not lost and not double)
+        row.passed = bool(
+            comparison
+            and comparison.ok
+            and not lost
+            and not double
+            and row.commands_accepted >= row.min_accepted
+        )
         self.report.add(row)

@@ -8,6 +8,10 @@
 ``then`` compares event classes and payloads but not metadata (ids, timestamps, versions,
 correlation), which a test cannot know in advance; ``then_raises`` expects a rule to break.
 For a creation command, start without ``given`` and return the new aggregate from ``when``.
+
+``when`` keeps whatever the action raised for ``then_raises``, so a scenario that stops at
+``when`` would pass whatever happened; the pytest plugin :mod:`tandem.testing.checks` fails a
+test that leaves a ``when`` without ``then``/``then_nothing``/``then_raises``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from tandem.event_store.protocol import stamp_versions
 from tandem.events import DomainEvent
 
 A = TypeVar("A", bound=AggregateRoot)
+
+_unchecked: list[AggregateScenario[Any]] = []
+"""Scenarios of the running test whose ``when`` ran and that nothing has checked yet."""
 
 METADATA_FIELDS = frozenset(
     {"event_id", "occurred_at", "version", "correlation_id", "causation_id"}
@@ -50,6 +57,7 @@ class AggregateScenario(Generic[A]):
         (a factory such as ``Product.create``), that one is the subject."""
         subject = self.aggregate_type.from_history(self.aggregate_id, self._history)
         self._ran = True
+        _unchecked.append(self)
         try:
             returned = action(subject)
         except Exception as exc:
@@ -68,6 +76,7 @@ class AggregateScenario(Generic[A]):
         return list(self.aggregate.pending_events)
 
     def then(self, *expected: DomainEvent) -> AggregateScenario[A]:
+        self._checked()
         actual = [event_payload(e) for e in self.new_events]
         wanted = [event_payload(e) for e in expected]
         assert actual == wanted, f"events differ:\n  expected {wanted}\n  actual   {actual}"
@@ -80,6 +89,7 @@ class AggregateScenario(Generic[A]):
         self, error_type: type[BaseException] = DomainError, *, code: str | None = None
     ) -> BaseException:
         self._require_ran()
+        self._checked()
         raised = self._raised
         assert isinstance(raised, error_type), f"expected {error_type.__name__}, got {raised!r}"
         if code is not None:
@@ -93,5 +103,17 @@ class AggregateScenario(Generic[A]):
         if not self._ran:
             raise AssertionError("call when() before then()")
 
+    def _checked(self) -> None:
+        if self in _unchecked:
+            _unchecked.remove(self)
 
-__all__ = ["METADATA_FIELDS", "AggregateScenario", "event_payload"]
+
+def take_unchecked() -> list[AggregateScenario[Any]]:
+    """The scenarios whose ``when`` ran and that nothing checked since the last call (which
+    forgets them); the pytest plugin :mod:`tandem.testing.checks` calls it around each test."""
+    unchecked = list(_unchecked)
+    _unchecked.clear()
+    return unchecked
+
+
+__all__ = ["METADATA_FIELDS", "AggregateScenario", "event_payload", "take_unchecked"]

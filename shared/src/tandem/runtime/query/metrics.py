@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 C = TypeVar("C")
 
@@ -52,4 +52,9 @@ VERSION_WAIT_SECONDS = _get_or_create(
     "tandem_query_min_version_wait_seconds",
     "Time spent waiting for the read model to reach min_version",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+VERSION_WAITING = _get_or_create(
+    Gauge,
+    "tandem_query_min_version_waiting",
+    "Reads with min_version waiting for a change notice right now",
 )

@@ -5,7 +5,6 @@ see e.g. ``tandem_catalog.testing``)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,14 +15,9 @@ import uvicorn
 from tandem.app import App
 from tandem.runtime.contract import ChangeNotice
 from tandem.runtime.query.bootstrap import QueryServiceSettings, create_app
+from tandem.testing.system import free_port
 
 Document = dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from tandem.runtime.contract import ChangeNotice
+from tandem.runtime.query.metrics import VERSION_WAITING
 
 
 class VersionWaiters:
@@ -80,9 +81,12 @@ class VersionWaiters:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return False, current
+                VERSION_WAITING.inc()
                 try:
                     await asyncio.wait_for(asyncio.shield(future), remaining)
                 except TimeoutError:
                     return False, await read_version()
+                finally:
+                    VERSION_WAITING.dec()
             finally:
                 self.discard(key, future)

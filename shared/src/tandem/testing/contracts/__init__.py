@@ -4,7 +4,8 @@ an adapter of yours behaves exactly like Tandem's in-memory and server-backed on
 * :class:`EventStoreContract` — needs an ``event_store`` fixture (a fresh, empty store);
 * :class:`ReadModelRepositoryContract` — needs a ``repo`` fixture: an empty repository of
   :class:`ContractProduct` read models;
-* :class:`CacheContract` — needs a ``cache`` fixture: an empty :class:`~tandem.cache.ReadModelCache`.
+* :class:`CacheContract` — needs a ``cache`` fixture, an empty :class:`~tandem.cache.ReadModelCache`,
+  and ``advance``, which moves its clock forward.
 
 The fixture can live on the subclass, in the module or in a ``conftest.py``. The tests are
 ``async def``: run them with pytest-asyncio in ``asyncio_mode = auto`` (or put

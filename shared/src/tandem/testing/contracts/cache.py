@@ -1,12 +1,14 @@
 """The read-model cache contract: every ``ReadModelCache`` adapter must pass these tests.
 
-Subclass :class:`CacheContract` and provide a ``cache`` fixture: an empty cache whose default
-TTL is long enough (a minute) not to expire during a test.
+Subclass :class:`CacheContract` and provide a ``cache`` fixture, an empty cache whose default
+TTL is a minute, and an ``advance`` fixture, ``await advance(seconds)``, that moves the cache's
+clock forward. Expiry is checked on that clock, never by sleeping past a short TTL: on a busy
+machine a 50 ms entry can expire before the read that should still see it.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 
 from tandem.cache.base import ReadModelCache
 from tandem.events import DomainEvent
@@ -51,11 +53,18 @@ class CacheContract:
         assert await cache.get("p-1") is None
         assert await cache.get("p-2") == {"v": 2}
 
-    async def test_ttl_expires(self, cache: ReadModelCache) -> None:
-        await cache.set("t", {"v": 1}, ttl=0.05)
+    async def test_ttl_expires(
+        self, cache: ReadModelCache, advance: Callable[[float], Awaitable[None]]
+    ) -> None:
+        await cache.set("t", {"v": 1}, ttl=10)
+        await cache.set("d", {"v": 2})  # the default TTL, a minute
+        await advance(9)
         assert await cache.get("t") == {"v": 1}
-        await asyncio.sleep(0.12)
+        await advance(2)
         assert await cache.get("t") is None
+        assert await cache.get("d") == {"v": 2}
+        await advance(50)
+        assert await cache.get("d") is None
 
     async def test_clear(self, cache: ReadModelCache) -> None:
         await cache.set("x", 1)
