@@ -85,7 +85,6 @@ TALLIES = AggregateSpec(
             "POST",
             "/{id}/increment",
             decide=lambda t, c: t.increment(c.by),
-            body_required=False,
         ),
     ],
 )

@@ -125,7 +125,6 @@ app = App(
                     "/{id}/discontinue",
                     decide=lambda p, c: p.discontinue(c.reason),
                     summary="Discontinue the product",
-                    body_required=False,
                 ),
             ],
         )

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from tandem.events import DomainEvent
 
-AGGREGATE_TYPE = "Order"
 
-
-class Line(BaseModel):
+class Line(BaseModel, frozen=True):
     """One product on an order, at the unit price captured when it was added."""
-
-    model_config = ConfigDict(frozen=True)
 
     product_id: str
     quantity: int
@@ -24,7 +20,7 @@ class Line(BaseModel):
 
 
 class OrderEvent(DomainEvent):
-    aggregate_type: str = AGGREGATE_TYPE
+    aggregate_type: str = "Order"
 
 
 class OrderPlaced(OrderEvent):

@@ -1,5 +1,5 @@
 """Where an order event becomes an ``orders`` document, and what an order adds to its
-customer's totals: pure functions, no I/O (the runtime does the storing)."""
+customer's totals: pure functions, no I/O (the runtime stores, caches and announces)."""
 
 from __future__ import annotations
 
@@ -19,72 +19,60 @@ from tandem_orders.events import (
     OrderSubmitted,
 )
 
-COUNTED = ("submitted", "shipped")
-"""An order counts in its customer's totals from submission until it is cancelled."""
+STATUS = {OrderSubmitted: "submitted", OrderShipped: "shipped", OrderCancelled: "cancelled"}
 
 
 def _line(ln: Line) -> Document:
     return {"product_id": ln.product_id, "quantity": ln.quantity, "unit_price": str(ln.unit_price)}
 
 
-def _total(lines: list[Document]) -> str:
-    return str(sum((Decimal(ln["unit_price"]) * ln["quantity"] for ln in lines), Decimal("0.00")))
+def _lines(lines: list[Document]) -> dict[str, object]:
+    total = sum((Decimal(ln["unit_price"]) * ln["quantity"] for ln in lines), Decimal("0.00"))
+    return {"lines": lines, "total": str(total), "line_count": len(lines)}
 
 
 def fold(doc: Document | None, event: DomainEvent) -> tuple[Document, dict[str, object]]:
-    at = event.occurred_at.isoformat()
+    """``(document, event) -> (new document, the fields it changed)``."""
+    if (doc is None) != isinstance(event, OrderPlaced):
+        raise FoldError(f"{event.aggregate_id}: {event.event_type} out of place")
+    changed: dict[str, object]
     if isinstance(event, OrderPlaced):
-        if doc is not None:
-            raise FoldError(f"{event.aggregate_id}: OrderPlaced on an existing order")
-        lines = [_line(ln) for ln in event.lines]
-        changed: dict[str, object] = {
+        changed = {
             "id": event.aggregate_id,
             "customer_id": event.customer_id,
-            "currency": event.currency,
-            "lines": lines,
-            "total": _total(lines),
             "status": "open",
-            "placed_at": at,
+            "currency": event.currency,
+            "placed_at": event.occurred_at.isoformat(),
+            **_lines([_line(ln) for ln in event.lines]),
         }
-        new: Document = dict(changed)
+    elif isinstance(event, OrderLineAdded):
+        changed = _lines([*(doc or {})["lines"], _line(event.line)])
+    elif isinstance(event, OrderLineRemoved):
+        changed = _lines(
+            [ln for ln in (doc or {})["lines"] if ln["product_id"] != event.product_id]
+        )
+    elif type(event) in STATUS:
+        changed = {"status": STATUS[type(event)]}  # the total already follows the lines
     else:
-        if doc is None:
-            raise FoldError(f"{event.aggregate_id}: {event.event_type} before OrderPlaced")
-        new = dict(doc)
-        if isinstance(event, OrderLineAdded):
-            lines = [*doc["lines"], _line(event.line)]
-            changed = {"lines": lines, "total": _total(lines)}
-        elif isinstance(event, OrderLineRemoved):
-            lines = [ln for ln in doc["lines"] if ln["product_id"] != event.product_id]
-            changed = {"lines": lines, "total": _total(lines)}
-        elif isinstance(event, OrderSubmitted):
-            changed = {"status": "submitted"}  # the total already follows the lines
-        elif isinstance(event, OrderShipped):
-            changed = {"status": "shipped"}
-        elif isinstance(event, OrderCancelled):
-            changed = {"status": "cancelled"}
-        else:
-            raise FoldError(f"orders has no rule for {event.event_type}")
-        new.update(changed)
-    new["line_count"] = len(new["lines"])
-    new["version"] = event.version
-    new["updated_at"] = at
-    new.pop("_id", None)
-    return new, changed
+        raise FoldError(f"orders has no rule for {event.event_type}")
+    at = event.occurred_at.isoformat()
+    return {**(doc or {}), **changed, "version": event.version, "updated_at": at}, changed
 
 
 def customer_share(doc: Document | None) -> tuple[str, Mapping[str, int]] | None:
-    """A submitted (or shipped) order adds one order and its total, in cents."""
-    if doc is None or doc.get("status") not in COUNTED:
+    """A submitted (or shipped) order adds one order and its total in cents to its customer."""
+    if doc is None or doc["status"] not in ("submitted", "shipped"):
         return None
-    cents = int(Decimal(doc["total"]) * 100)
-    return str(doc["customer_id"]), {"submitted_orders": 1, "total_cents": cents}
+    return doc["customer_id"], {
+        "submitted_orders": 1,
+        "total_cents": int(Decimal(doc["total"]) * 100),
+    }
 
 
 def customer_view(customer_id: str, totals: Mapping[str, int]) -> Document:
-    cents = int(totals.get("total_cents", 0))
+    total = Decimal(totals.get("total_cents", 0)) / 100
     return {
         "customer_id": customer_id,
-        "submitted_orders": int(totals.get("submitted_orders", 0)),
-        "total": str((Decimal(cents) / 100).quantize(Decimal("0.01"))),
+        "submitted_orders": totals.get("submitted_orders", 0),
+        "total": str(total.quantize(Decimal("0.01"))),
     }

@@ -11,27 +11,6 @@ from tandem.read_model.models import SearchQuery
 Status = Literal["open", "submitted", "shipped", "cancelled"]
 
 
-class OrderLineView(BaseModel):
-    product_id: str
-    quantity: int
-    unit_price: str
-
-
-class OrderView(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    customer_id: str
-    currency: str
-    lines: list[OrderLineView]
-    line_count: int
-    total: str
-    status: Status
-    version: int
-    placed_at: str
-    updated_at: str
-
-
 class SearchOrders(Query[Any]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,10 +20,27 @@ class SearchOrders(Query[Any]):
     page: int = Field(default=1, ge=1, le=10_000)
     page_size: int = Field(default=20, ge=1, le=100)
 
+    def to_search(self) -> SearchQuery:
+        filters = {"customer_id": self.customer_id, "status": self.status}
+        return SearchQuery(
+            filters={k: v for k, v in filters.items() if v},
+            sort=self.sort,
+            page=self.page,
+            page_size=self.page_size,
+        )
 
-def to_search(query: SearchOrders) -> SearchQuery:
-    filters = {k: v for k, v in (("customer_id", query.customer_id), ("status", query.status)) if v}
-    return SearchQuery(filters=filters, sort=query.sort, page=query.page, page_size=query.page_size)
+
+class OrderView(BaseModel):
+    id: str
+    customer_id: str
+    currency: str
+    lines: list[dict[str, Any]]
+    line_count: int
+    total: str
+    status: Status
+    version: int
+    placed_at: str
+    updated_at: str
 
 
 class CustomerTotals(BaseModel):

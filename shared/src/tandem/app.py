@@ -36,7 +36,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.aggregate import AggregateRoot
 from tandem.events import DomainEvent, EventRegistry, Upcaster
@@ -82,6 +82,16 @@ class CommandAccepted(BaseModel):
     version: int
 
 
+class AggregateCommand(Command[CommandAccepted]):
+    """A convenient base for an app's commands: immutable, unknown fields refused (a typo is a
+    422, not a silent no-op), and the optional ``expected_version`` that the body or an
+    ``If-Match`` header sets (a mismatch is a 409 with the current version)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expected_version: int | None = Field(default=None, ge=0, le=2**53)
+
+
 @dataclass(frozen=True)
 class CommandRoute:
     """One command of an aggregate and the HTTP route that sends it.
@@ -99,7 +109,6 @@ class CommandRoute:
     decide: Callable[[Any, Any], object] | None = None
     summary: str = ""
     status_code: int | None = None
-    body_required: bool = True
 
     def __post_init__(self) -> None:
         if (self.create is None) == (self.decide is None):

@@ -210,10 +210,11 @@ def command_routes(spec: AggregateSpec, verifier: JWTVerifier) -> APIRouter:
     guard = command_guard(verifier, spec.scope)
     common = common_responses(spec.scope)
     for route in spec.commands:
+        schema = _body_schema(spec, route)
         body = {
-            # An empty body reads as {}, a whole command only where the route says so.
-            "required": route.body_required,
-            "content": {"application/json": {"schema": _body_schema(spec, route)}},
+            # An empty body reads as {}: a whole command when no field of the body is required.
+            "required": bool(schema.get("required")),
+            "content": {"application/json": {"schema": schema}},
         }
         if route.creates:
             parameters = [_IDEMPOTENCY_DOC]
