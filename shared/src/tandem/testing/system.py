@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 
 START_TIMEOUT_S = 60.0
+SERVICE_COMMANDS = (("command_service",), ("projector", "run"), ("query_service",))
+"""``python -m <these>``: how users start the three services (docs/your-own-domain.md)."""
 
 
 def free_port() -> int:
@@ -140,18 +142,19 @@ async def running_system(
         **(extra_env or {}),
     }
 
-    def process(module: str, *args: str, **more: str) -> ServiceProcess:
+    def process(argv: tuple[str, ...], **more: str) -> ServiceProcess:
         port = free_port()
-        return ServiceProcess(module, args, {**env, "TANDEM_HTTP_PORT": str(port), **more}, port)
+        env_ = {**env, "TANDEM_HTTP_PORT": str(port), **more}
+        return ServiceProcess(argv[0], argv[1:], env_, port)
 
+    command, projector, query = SERVICE_COMMANDS
     system = RunningSystem(
         env,
-        process("command_service"),
-        process("query_service"),
+        process(command),
+        process(query),
         [
             process(
-                "projector",
-                "run",
+                projector,
                 TANDEM_READ_MODELS=",".join(chosen),
                 TANDEM_GROUP_ID=f"{name}.{'.'.join(chosen) or 'all'}",
             )

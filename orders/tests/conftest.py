@@ -1,0 +1,8 @@
+"""Make ``orders/tests`` importable so test modules share ``tutorial_blocks``."""
+
+import sys
+from pathlib import Path
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
