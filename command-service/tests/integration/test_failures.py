@@ -104,7 +104,7 @@ async def test_commands_are_503_service_starting_until_the_event_store_indexes_e
             "/api/products", json={**BODY, "product_id": "in-time"}, headers=running.headers()
         )
         assert accepted.status_code == 201, accepted.text
-        events = mongo_client[running.settings.mongo_write_db][running.settings.events_collection]
+        events = mongo_client[running.settings.mongo_write_db][running.events_collection]
         assert await events.count_documents({"aggregate_id": "too-early"}) == 0
         assert await events.count_documents({"aggregate_id": "in-time"}) == 1
         await proxy.stop()

@@ -73,7 +73,7 @@ async def test_a_duplicate_while_the_first_is_in_flight_is_409_in_progress(
 ) -> None:
     """The first request is held inside the event store's append, so the duplicate surely
     arrives while the key is claimed and not yet answered."""
-    store = running.service.event_store
+    store = running.service.writer().event_store
     append = store.append
     entered, release = asyncio.Event(), asyncio.Event()
 
@@ -105,7 +105,7 @@ async def test_a_duplicate_while_the_first_is_in_flight_is_409_in_progress(
 async def test_a_5xx_answer_is_not_remembered_and_the_retry_appends_once(
     running: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = running.service.event_store
+    store = running.service.writer().event_store
     append = store.append
     calls: list[int] = []
 

@@ -330,7 +330,7 @@ async def test_every_client_is_told_to_resync_when_the_subscriber_reconnects(
             try:
                 async with asyncio.timeout(10):
                     while True:  # until the subscriber is on the channel again
-                        if await publisher.publish(settings.changes_channel, notice("p1", 1)):
+                        if await publisher.publish(PRODUCTS.channel, notice("p1", 1)):
                             break
                         await asyncio.sleep(0.05)
             finally:
