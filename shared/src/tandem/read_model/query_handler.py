@@ -87,13 +87,5 @@ class ReadModelQueryHandler(QueryHandler[TQuery, TResult], Generic[TQuery, TResu
             return await self.read_model_service.query(query)
         document = await self.read_model_service.get_document(query.id)
         if document is None:
-            kind = (query.model_type or self.read_model_service.model_type).__name__
-            return Failure(
-                Error(
-                    code="not_found",
-                    message=f"{kind} {query.id.value!r} not found",
-                    status_code=404,
-                    details={"id": query.id.value, "model_type": kind},
-                )
-            )
+            return self.read_model_service.not_found(query)
         return Success(document)

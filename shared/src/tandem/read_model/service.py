@@ -66,17 +66,19 @@ class ReadModelService(Generic[T]):
 
     async def query(self, query: ReadModelQuery) -> Result[T]:
         model = await self.get(query.id)
-        if model is None:
-            kind = (query.model_type or self.model_type).__name__
-            return Failure(
-                Error(
-                    code="not_found",
-                    message=f"{kind} {query.id.value!r} not found",
-                    status_code=404,
-                    details={"id": query.id.value, "model_type": kind},
-                )
+        return self.not_found(query) if model is None else Success(model)
+
+    def not_found(self, query: ReadModelQuery) -> Failure[Any]:
+        """The 404 of a read of ``query.id`` that found nothing (models and documents alike)."""
+        kind = (query.model_type or self.model_type).__name__
+        return Failure(
+            Error(
+                code="not_found",
+                message=f"{kind} {query.id.value!r} not found",
+                status_code=404,
+                details={"id": query.id.value, "model_type": kind},
             )
-        return Success(model)
+        )
 
     async def search(self, query: SearchQuery) -> Result[PaginatedResult[T]]:
         try:
