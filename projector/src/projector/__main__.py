@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rb.add_argument("model", choices=["products"])
     args = parser.parse_args(argv)
     settings = ProjectorSettings()
-    configure_logging("projector", settings.log_level)
+    configure_logging("projector", settings.log_level, settings.resolved_log_format)
     command = args.command or "run"
     if command == "run":
         _run_loop(run(settings))

@@ -257,4 +257,4 @@ def create_app(settings: QueryServiceSettings | None = None) -> FastAPI:
 
 
 def configure(settings: QueryServiceSettings) -> None:
-    configure_logging(SERVICE, settings.log_level)
+    configure_logging(SERVICE, settings.log_level, settings.resolved_log_format)
