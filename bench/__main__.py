@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
+import signal
 import sys
 import time
 import traceback
@@ -183,9 +185,14 @@ def start_services(ports: StackPorts) -> list[Proc]:
 
 
 def _self_pid() -> int:
-    import os
-
     return os.getpid()
+
+
+def _sigterm_as_ctrl_c(_signum: int, _frame: object) -> None:
+    """SIGTERM takes Ctrl-C's path: asyncio's runner cancels the run, whose ``finally``
+    blocks stop the services and the stack. Python's default for SIGTERM ends the process
+    without running them, and the servers and services (own sessions) kept running."""
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _brief(value: Any) -> str:
@@ -223,13 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"servers: {ports.directory} (kafka {ports.kafka}, mongo {ports.mongo}, redis {ports.redis})"
     )
-    if not args.no_reset:
-        stack(ports, "reset")
-    stack(ports, "up")
+    signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     try:
+        if not args.no_reset:
+            stack(ports, "reset")
+        stack(ports, "up")
         import uvloop
 
         results = uvloop.run(run(sizes, only, ports, args.out, args.freshness_rate))
+    except KeyboardInterrupt:
+        log("interrupted: services and servers stopped")
+        return 130
     finally:
         if not args.keep_stack:
             stack(ports, "down")
