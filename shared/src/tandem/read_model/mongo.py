@@ -1,9 +1,11 @@
-"""MongoDB adapter of the read-model port (works on FerretDB v1.24 too).
+"""MongoDB adapter of the read-model port.
 
 Document shape: ``{_id: <id>, version, created_at, updated_at, data: {...}, <extra fields>}``.
 ``data`` stays a sub-document so a data key can never collide with ``version`` or ``_id``;
-filters address it with dotted paths, which both servers support in queries (dots are only
-forbidden inside stored keys).
+filters address it with dotted paths (dots are only forbidden inside stored keys).
+
+Every write is one conditional single-document operation, atomic on MongoDB, so concurrent
+writers of one id (two processes, or two tasks of one) need no lock: the condition decides.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from tandem.locks import StripedLocks
 from tandem.read_model.filters import to_mongo
 from tandem.read_model.models import PaginatedResult, ReadModel, ReadModelId, SearchQuery
 from tandem.read_model.repository import ReadModelConcurrencyError, id_value, search_fields_for
@@ -43,12 +44,8 @@ class MongoReadModelRepository(Generic[T]):
         self.collection = collection
         self.search_fields = search_fields_for(model_type, search_fields)
         self.index_fields = tuple(index_fields)
-        # Writes to one id are serialised in-process: FerretDB's conditional updates are not
-        # atomic under concurrency (see tandem.locks).
-        self._locks = StripedLocks()
 
     async def ensure_indexes(self) -> None:
-        # Plain single-field indexes only: FerretDB has no partial, sparse or TTL indexes.
         await self.collection.create_index([("version", ASCENDING)], name="version")
         for field in self.index_fields:
             await self.collection.create_index(
@@ -60,10 +57,6 @@ class MongoReadModelRepository(Generic[T]):
         return self._to_model(document) if document is not None else None
 
     async def save(self, model: T, expected_version: int | None = None) -> bool:
-        async with self._locks.for_key(model.id.value):
-            return await self._save(model, expected_version)
-
-    async def _save(self, model: T, expected_version: int | None) -> bool:
         document = self._to_document(model)
         key = document.pop("_id")
         if expected_version == 0:
