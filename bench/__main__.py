@@ -31,7 +31,7 @@ from bench.procs import JWT_SECRET, Proc, StackPorts, release_env, stack, uvicor
 
 RAW = ("raw",)
 STEP_TIMEOUT = 600.0
-"""A part that takes longer is reported as failed (FerretDB can hang; see docs/performance.md)."""
+"""A part that takes longer is reported as failed, so a hung server cannot stall the whole run."""
 SCENARIOS = ("writes", "freshness", "replay", "reads", "fanout")
 
 
@@ -189,10 +189,12 @@ def _self_pid() -> int:
 
 
 def _sigterm_as_ctrl_c(_signum: int, _frame: object) -> None:
-    """SIGTERM takes Ctrl-C's path: asyncio's runner cancels the run, whose ``finally``
-    blocks stop the services and the stack. Python's default for SIGTERM ends the process
-    without running them, and the servers and services (own sessions) kept running."""
-    os.kill(os.getpid(), signal.SIGINT)
+    """SIGTERM ends the bench as Ctrl-C does, with KeyboardInterrupt: the run's tasks are
+    cancelled, their ``finally`` blocks stop the services, and ``main`` stops the stack.
+    Python's default for SIGTERM ends the process without running them, and the servers and
+    services (own sessions) kept running. Raised here, not re-sent as SIGINT, because a
+    bench started in the background of a shell has SIGINT ignored."""
+    raise KeyboardInterrupt
 
 
 def _brief(value: Any) -> str:
