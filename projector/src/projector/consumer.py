@@ -30,9 +30,9 @@ logger = logging.getLogger(__name__)
 
 STATS_FOLD_INTERVAL_S = 0.25
 """Least time between two folds of the stats deltas. A fold is a few reads and one update per
-category touched, all contending for FerretDB's single writer with the product writes on
-the freshness path; at 0.05 s they were ~20 folds a second under load, at 0.25 s four, and
-``category_stats`` lags the products by at most this much more."""
+category touched, contending with the product writes on the freshness path; at 0.05 s they were
+~20 folds a second under load, at 0.25 s four, and ``category_stats`` lags the products by at
+most this much more."""
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -1,8 +1,9 @@
 """``category_stats`` without concurrent writers: a delta log and a single folder.
 
-Why: FerretDB v1.24 does not make an update's read-modify-write atomic across connections
-(four clients doing 200 ``$inc`` each on one document end at 200), so several projector
-processes may not ``$inc`` the same category document. Instead:
+Why: this was written for FerretDB v1.24, whose ``$inc`` was not atomic across connections,
+so several projector processes could not ``$inc`` one category document. MongoDB's ``$inc`` is
+(``deploy/tests/test_mongo_fidelity.py``); the design stays because it is still exactly-once
+without transactions, and folding per partition owner is a change of its own:
 
 - each partition's owner *inserts* its messages' shares into ``category_stats_deltas`` with a
   deterministic ``_id`` (``<topic>__<partition>:<offset>:<category>``): a replayed message hits
@@ -12,8 +13,7 @@ processes may not ``$inc`` the same category document. Instead:
   same update), then deletes them. A delta at or below its category's mark was folded already:
   one left behind by a crash before the delete, or logged again by a replay after it, is
   skipped, so nothing is counted twice, and the log holds only what is not folded yet (so
-  reading it stays cheap on servers that scan: FerretDB filters anything but ``_id`` in
-  memory). Deltas are read in (partition, offset) order, so a read cut short by its limit
+  reading it stays cheap). Deltas are read in (partition, offset) order, so a read cut short by its limit
   never marks past a delta it has not seen.
 """
 

@@ -3,8 +3,7 @@
 
 The library's ``MongoReadModelRepository`` stores a model's fields under ``data``, which is
 not the shape the projector and this service agreed on, so this module queries the flat
-documents itself. Only MongoDB/FerretDB-common operators are used (``$regex``, ``$in``,
-ranges, ``count_documents``, sort/skip/limit).
+documents itself (``$regex``, ``$in``, ranges, ``count_documents``, sort/skip/limit).
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ class ProductReader:
             .limit(query.page_size)
         )
         # The count and the page are independent reads: side by side, a search costs the
-        # longer of the two, not their sum (on FerretDB each reads the filter's rows).
+        # longer of the two, not their sum (each reads the filter's rows).
         total, items = await asyncio.gather(
             products.count_documents(mongo_filter), cursor.to_list()
         )
@@ -81,7 +80,7 @@ class ProductReader:
                     "category": str(doc["_id"]),
                     "active_count": count,
                     "price_sum": round(price_sum, 2),
-                    # FerretDB has no $avg: the projector keeps a sum and a count instead.
+                    # Folded incrementally (a sum and a count), so the average is a division.
                     "average_price": round(price_sum / count, 2) if count else None,
                 }
             )
@@ -102,8 +101,7 @@ def search_filter(query: SearchProducts) -> Document:
     if price:
         mongo_filter["price"] = price
     if query.q:
-        # User text is a literal, never a pattern: escaped for both PCRE (MongoDB) and RE2
-        # (FerretDB); re.escape would escape spaces, which RE2 rejects.
+        # User text is a literal, never a pattern (see escape_regex).
         pattern = {"$regex": escape_regex(query.q), "$options": "i"}
         mongo_filter["$or"] = [{"name": pattern}, {"description": pattern}]
     return mongo_filter

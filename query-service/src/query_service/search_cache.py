@@ -1,7 +1,7 @@
 """Search pages remembered until the next change notice.
 
-A search on FerretDB reads and decodes every row its filter selects (``$regex`` is not pushed
-down to SQLite), twice: once for the page, once for the total. Catalog traffic repeats itself
+A search reads every row its filter selects (an index cannot serve a substring ``$regex``),
+twice: once for the page, once for the total. Catalog traffic repeats itself
 (category pages, popular terms, page 1), and between two changes to the catalog the answer
 cannot differ, so this process keeps recent answers and drops them all at the next change
 notice: a search is never older than the notices this process has seen, the same promise the
