@@ -1,5 +1,6 @@
 # Tandem's front door. `make run` starts the whole system locally; `make test` checks everything.
-# Both install what they need first (uv, Python packages, Kafka jars, FerretDB, redis-server).
+# Both install what they need first (uv, Python packages, Kafka jars, the secantusd-rs
+# MongoDB-wire server built with cargo, redis-server).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export UV_PYTHON_DOWNLOADS := never
@@ -34,7 +35,7 @@ install: uv ## install the workspace (frozen lockfile) and fetch the servers
 run: install ## start servers and the three services; Ctrl-C stops everything
 	@$(UV) run --frozen python deploy/local/run.py
 
-stack-up: uv ## start Kafka, FerretDB (or mongod) and Redis for development
+stack-up: uv ## start Kafka, secantusd-rs (or mongod) and Redis for development
 	@$(STACK) up
 stack-down: ## stop the development servers
 	@$(STACK) down

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
+import signal
 import sys
 import time
 import traceback
@@ -29,7 +31,7 @@ from bench.procs import JWT_SECRET, Proc, StackPorts, release_env, stack, uvicor
 
 RAW = ("raw",)
 STEP_TIMEOUT = 600.0
-"""A part that takes longer is reported as failed (FerretDB can hang; see docs/performance.md)."""
+"""A part that takes longer is reported as failed, so a hung server cannot stall the whole run."""
 SCENARIOS = ("writes", "freshness", "replay", "reads", "fanout")
 
 
@@ -183,9 +185,16 @@ def start_services(ports: StackPorts) -> list[Proc]:
 
 
 def _self_pid() -> int:
-    import os
-
     return os.getpid()
+
+
+def _sigterm_as_ctrl_c(_signum: int, _frame: object) -> None:
+    """SIGTERM ends the bench as Ctrl-C does, with KeyboardInterrupt: the run's tasks are
+    cancelled, their ``finally`` blocks stop the services, and ``main`` stops the stack.
+    Python's default for SIGTERM ends the process without running them, and the servers and
+    services (own sessions) kept running. Raised here, not re-sent as SIGINT, because a
+    bench started in the background of a shell has SIGINT ignored."""
+    raise KeyboardInterrupt
 
 
 def _brief(value: Any) -> str:
@@ -223,13 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"servers: {ports.directory} (kafka {ports.kafka}, mongo {ports.mongo}, redis {ports.redis})"
     )
-    if not args.no_reset:
-        stack(ports, "reset")
-    stack(ports, "up")
+    signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     try:
+        if not args.no_reset:
+            stack(ports, "reset")
+        stack(ports, "up")
         import uvloop
 
         results = uvloop.run(run(sizes, only, ports, args.out, args.freshness_rate))
+    except KeyboardInterrupt:
+        log("interrupted: services and servers stopped")
+        return 130
     finally:
         if not args.keep_stack:
             stack(ports, "down")

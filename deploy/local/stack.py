@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -31,12 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ferretdb_patches
-
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-FERRETDB_VERSION = "v1.24.2"
+# SecantusDB's Rust server (crate secantus-mdb, WiredTiger storage): built once with
+# `cargo install --locked` at this exact version; see docs/local-servers.md.
+SECANTUS_VERSION = "0.5.3-beta.196"
 # Newest broker with which aiokafka 0.14 passes our integration tests (idempotent producer with
 # acks=all, consumer groups, manual commits); see docs/local-servers.md.
 DEFAULT_KAFKA_VERSION = "4.4.0"
@@ -55,6 +53,7 @@ KAFKA_CONTROLLER_PORT = int(env("TANDEM_KAFKA_CONTROLLER_PORT", str(KAFKA_PORT +
 KAFKA_HEAP = env("TANDEM_KAFKA_HEAP", "512m")
 MONGO_PORT = int(env("TANDEM_MONGO_PORT", "27017"))
 REDIS_PORT = int(env("TANDEM_REDIS_PORT", "6379"))
+MONGO_CACHE_SIZE = env("TANDEM_MONGO_CACHE_SIZE", "256M")
 START_TIMEOUT = float(env("TANDEM_STACK_START_TIMEOUT", "120"))
 
 
@@ -155,6 +154,7 @@ class Server:
     command: Callable[[], list[str]]
     prepare: Callable[[], None] = lambda: None
     external: Callable[[], str | None] = lambda: None
+    environ: Callable[[], dict[str, str]] = dict
 
     @property
     def dir(self) -> Path:
@@ -308,66 +308,71 @@ def kafka_command() -> list[str]:
 
 
 def mongo_mode() -> str:
+    """``external`` (``TANDEM_MONGO_URL``), ``mongod`` (one on PATH, unless
+    ``TANDEM_MONGO_SERVER=secantusd-rs``) or ``secantusd-rs`` (the default)."""
     if os.environ.get("TANDEM_MONGO_URL"):
         return "external"
-    if shutil.which("mongod") and os.environ.get("TANDEM_USE_FERRETDB") != "1":
+    choice = os.environ.get("TANDEM_MONGO_SERVER", "auto")
+    if choice not in ("auto", "mongod", "secantusd-rs"):
+        raise StackError(
+            f"TANDEM_MONGO_SERVER must be auto, mongod or secantusd-rs, not {choice!r}"
+        )
+    if choice == "mongod" or (choice == "auto" and shutil.which("mongod")):
         return "mongod"
-    return "ferretdb"
+    return "secantusd-rs"
 
 
-def ferretdb_bin() -> Path:
-    return CACHE / "bin" / f"ferretdb-{FERRETDB_VERSION}-{ferretdb_patches.PATCH_LEVEL}"
+def secantus_bin() -> Path:
+    return CACHE / "bin" / f"secantusd-rs-{SECANTUS_VERSION}"
 
 
 def ensure_mongo() -> None:
-    if mongo_mode() != "ferretdb" or ferretdb_bin().exists():
+    mode = mongo_mode()
+    if mode == "mongod" and shutil.which("mongod") is None:
+        raise StackError("mongo: TANDEM_MONGO_SERVER=mongod but no mongod on PATH")
+    if mode != "secantusd-rs" or secantus_bin().exists():
         return
-    if shutil.which("go") is None:
+    if shutil.which("cargo") is None:
         raise StackError(
-            "mongo: FerretDB is built with Go; install Go 1.24+ or set TANDEM_MONGO_URL"
+            "mongo: secantusd-rs is built from source with cargo; install Rust with rustup "
+            "(https://rustup.rs), or put a mongod on PATH, or set TANDEM_MONGO_URL"
         )
-    log(f"mongo: building FerretDB {FERRETDB_VERSION} with go install (first run only, minutes)")
-    # `go install module@version` builds a binary that panics at start: FerretDB reads its
-    # version from build/version/version.txt, which its release tooling generates and the
-    # module zip lacks. So install from a copy of the module source with that file written.
-    logf = CACHE / "ferretdb-build.log"
-    mod = f"github.com/FerretDB/FerretDB@{FERRETDB_VERSION}"
-    run(["go", "mod", "download", mod], "mongo: go mod download FerretDB", logf)
-    out = subprocess.run(
-        ["go", "mod", "download", "-json", mod], capture_output=True, text=True, check=True
+    log(
+        f"mongo: building secantusd-rs {SECANTUS_VERSION} with cargo install "
+        "(first run only, ~12 min on 2 cores)"
     )
-    src_dir = Path(json.loads(out.stdout)["Dir"])
-    src = CACHE / "build-ferretdb" / "src"
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.copytree(src_dir, src)
-    for path in src.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    ferretdb_patches.apply(src)  # fixes for speed and a deadlock; see ferretdb_patches.py
-    (src / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
-    (src / "build" / "version" / "package.txt").write_text("tandem-local\n")
-    bindir = CACHE / "build-ferretdb" / "bin"
-    proc = subprocess.run(
-        ["go", "install", "-trimpath", "./cmd/ferretdb"],
-        cwd=src,
-        env={
-            **os.environ,
-            "GOBIN": str(bindir),
-            "CGO_ENABLED": "0",
-            "GOFLAGS": "-mod=mod -buildvcs=false",
-        },
-        stdout=logf.open("ab"),
-        stderr=subprocess.STDOUT,
+    build = CACHE / "build-secantus"
+    shutil.rmtree(build, ignore_errors=True)
+    run(
+        [
+            "cargo",
+            "install",
+            "secantus-mdb",
+            "--version",
+            f"={SECANTUS_VERSION}",
+            "--locked",
+            # It declares rust-version 1.98; older stable toolchains (1.95 checked) build it.
+            "--ignore-rust-version",
+            "--root",
+            str(build),
+        ],
+        "mongo: cargo install secantus-mdb",
+        CACHE / "secantus-build.log",
     )
-    if proc.returncode != 0:
-        raise StackError(f"mongo: go install FerretDB failed; see {logf}")
-    ferretdb_bin().parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(bindir / "ferretdb"), ferretdb_bin())
-    shutil.rmtree(CACHE / "build-ferretdb", ignore_errors=True)
+    secantus_bin().parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(build / "bin" / "secantusd-rs"), secantus_bin())
+    shutil.rmtree(build, ignore_errors=True)
 
 
 def mongo_prepare() -> None:
-    for sub in ("sqlite", "state", "db"):
-        (STACK / "mongo" / sub).mkdir(parents=True, exist_ok=True)
+    d = STACK / "mongo"
+    (d / ("db" if mongo_mode() == "mongod" else "secantus")).mkdir(parents=True, exist_ok=True)
+    if mongo_mode() == "secantusd-rs":
+        # An explicit --config turns off the search for ./secantusd.toml, ~/.secantus/... and
+        # /etc/secantus/..., so a file elsewhere on the machine never changes this server.
+        (d / "secantusd.toml").write_text(
+            "# Written by deploy/local/stack.py: every setting is a command-line flag.\n"
+        )
 
 
 def mongo_command() -> list[str]:
@@ -375,33 +380,33 @@ def mongo_command() -> list[str]:
     if mongo_mode() == "mongod":
         return ["mongod", "--dbpath", str(d / "db"), "--port", str(MONGO_PORT), "--bind_ip", HOST]
     return [
-        str(ferretdb_bin()),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{d / 'sqlite'}/?{sqlite_pragmas()}",
-        f"--listen-addr={HOST}:{MONGO_PORT}",
-        "--telemetry=disable",
-        f"--state-dir={d / 'state'}",
-        # Go's pprof and FerretDB's metrics when asked for (profiling), off otherwise.
-        f"--debug-addr={os.environ.get('TANDEM_FERRETDB_DEBUG_ADDR', '-')}",
-        "--log-level=warn",
+        str(secantus_bin()),
+        f"--config={d / 'secantusd.toml'}",
+        f"--host={HOST}",
+        f"--port={MONGO_PORT}",
+        f"--storage-path={d / 'secantus'}",  # WiredTiger files, not mongod's: a dir of its own
+        # WiredTiger's cache (default 4G): bounded, as three stacks may run on one machine.
+        f"--cache-size={MONGO_CACHE_SIZE}",
+        # Log files are allocated in full; 128MB each by default.
+        "--log-file-max=32MB",
+        # What a standalone mongod is (compose runs one): no replica set advertised, so a
+        # driver refuses transactions and change streams here as it would there.
+        "--standalone",
+        "--log-level=WARNING",
     ]
 
 
-def sqlite_pragmas() -> str:
-    """FerretDB's defaults (busy timeout, then WAL), plus ``synchronous``.
-
-    Why ``normal`` by default: in WAL mode a commit then reaches the OS before it is
-    acknowledged, so it survives the server being killed (the e2e faults SIGKILL it), and the
-    fsync moves to checkpoints. A power loss can drop the last commits, as it can on a
-    standalone ``mongod`` with its default write concern (journal flushed every 100 ms).
-    ``TANDEM_FERRETDB_SYNCHRONOUS=full`` fsyncs every commit instead.
-    """
-    mode = os.environ.get("TANDEM_FERRETDB_SYNCHRONOUS", "normal").lower()
-    if mode not in ("normal", "full", "extra"):
-        raise StackError(f"TANDEM_FERRETDB_SYNCHRONOUS must be normal, full or extra, not {mode!r}")
-    return "&".join(
-        f"_pragma={p}" for p in ("busy_timeout(10000)", "journal_mode(wal)", f"synchronous({mode})")
-    )
+def mongo_environ() -> dict[str, str]:
+    """Durability on SIGKILL: WiredTiger writes its log to the OS at each commit
+    (``method=none``: no fsync, like a standalone mongod's journal between its 100 ms
+    flushes). With the default a SIGKILL under load lost 45-103 acknowledged inserts.
+    Without change streams the oplog is dead weight on every write, so it is off."""
+    if mongo_mode() != "secantusd-rs":
+        return {}
+    return {
+        "SECANTUS_WT_CONFIG_EXTRA": "transaction_sync=(enabled=true,method=none)",
+        "SECANTUS_DISABLE_OPLOG": "1",
+    }
 
 
 def mongo_external() -> str | None:
@@ -457,7 +462,14 @@ def redis_command() -> list[str]:
 SERVERS: dict[str, Server] = {
     "kafka": Server("kafka", KAFKA_PORT, probe_kafka, ensure_kafka, kafka_command, kafka_prepare),
     "mongo": Server(
-        "mongo", MONGO_PORT, probe_mongo, ensure_mongo, mongo_command, mongo_prepare, mongo_external
+        "mongo",
+        MONGO_PORT,
+        probe_mongo,
+        ensure_mongo,
+        mongo_command,
+        mongo_prepare,
+        mongo_external,
+        mongo_environ,
     ),
     "redis": Server("redis", REDIS_PORT, probe_redis, ensure_redis, redis_command),
 }
@@ -492,6 +504,7 @@ def start(server: Server) -> bool:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=STACK,
+            env={**os.environ, **server.environ()},
         )
     server.pid_file.write_text(f"{proc.pid} {Path(cmd[0]).name}\n")
     return True

@@ -8,10 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -86,84 +83,79 @@ def test_unknown_server_name_is_a_clear_error(tmp_path: Path) -> None:
     assert "unknown server" in result.stderr
 
 
-needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="FerretDB is built with Go")
-
-
-@contextmanager
-def own_ferretdb(tmp_path: Path) -> Iterator[tuple[str, Callable[..., Any]]]:
-    """A FerretDB of this test's own (its data under ``tmp_path``): its URL, and ``stack(...)``
-    to run more stack commands on it. Stopped at the end."""
-    env = {
-        "TANDEM_MONGO_PORT": str(_free_port()),
-        "TANDEM_MONGO_URL": "",
-        "TANDEM_USE_FERRETDB": "1",
-    }
-
-    def stack(*args: str) -> subprocess.CompletedProcess[str]:
-        return _stack(tmp_path, *args, **env)
-
-    up = stack("up", "mongo")
-    assert up.returncode == 0, up.stderr
-    try:
-        yield (
-            f"mongodb://127.0.0.1:{env['TANDEM_MONGO_PORT']}/?serverSelectionTimeoutMS=20000",
-            stack,
-        )
-    finally:
-        stack("down", "mongo")
-
-
-@needs_go
-def test_ferretdb_keeps_every_acknowledged_write_when_killed(tmp_path: Path) -> None:
-    """``synchronous(normal)`` drops the fsync per commit, not durability against a crash of
-    the server: SIGKILL right after the last acknowledgement loses nothing."""
-    from pymongo import MongoClient
-
-    with own_ferretdb(tmp_path) as (url, stack):
-        with MongoClient(url) as client:
-            docs = client["durability"]["docs"]
-            for i in range(300):
-                docs.insert_one({"_id": i, "n": i})
-            docs.update_many({"_id": {"$lt": 100}}, {"$set": {"n": -1}})
-        killed = stack("kill", "mongo")
-        assert killed.returncode == 0, killed.stderr
-        again = stack("up", "mongo")
-        assert again.returncode == 0, again.stderr
-        with MongoClient(url) as client:
-            docs = client["durability"]["docs"]
-            assert docs.count_documents({}) == 300
-            assert docs.count_documents({"n": -1}) == 100
-
-
-def test_an_unknown_sqlite_synchronous_mode_is_a_clear_error(tmp_path: Path) -> None:
-    env = {"TANDEM_MONGO_URL": "", "TANDEM_USE_FERRETDB": "1", "TANDEM_FERRETDB_SYNCHRONOUS": "off"}
-    result = _stack(tmp_path, "up", "mongo", TANDEM_MONGO_PORT=str(_free_port()), **env)
+def test_without_cargo_the_server_build_is_a_clear_error(tmp_path: Path) -> None:
+    """On a machine without Rust (and no mongod, no TANDEM_MONGO_URL) the first ``up`` says
+    how to get cargo instead of failing somewhere in a build."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    result = _stack(
+        tmp_path,
+        "up",
+        "mongo",
+        PATH=str(empty),
+        TANDEM_CACHE_DIR=str(tmp_path / "cache"),
+        TANDEM_MONGO_URL="",
+        TANDEM_MONGO_PORT=str(_free_port()),
+    )
     assert result.returncode == 1
-    assert "TANDEM_FERRETDB_SYNCHRONOUS must be normal, full or extra" in result.stderr
+    assert "secantusd-rs is built from source with cargo" in result.stderr
+    assert "rustup" in result.stderr
 
 
-@needs_go
-def test_ferretdb_wal_stays_bounded_under_steady_updates(tmp_path: Path) -> None:
-    """Stock FerretDB commits each update while that statement's read is still open, which
-    pins SQLite's WAL: it grew by ~8 KB per update (117 MB in 8 s). Patched, automatic
-    checkpoints complete and the WAL restarts at its 1,000-page (4 MB) size."""
-    from pymongo import MongoClient
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ("ferretdb", "TANDEM_MONGO_SERVER must be auto, mongod or secantusd-rs"),
+        ("mongod", "TANDEM_MONGO_SERVER=mongod but no mongod on PATH"),
+    ],
+)
+def test_an_unusable_mongo_server_choice_is_a_clear_error(
+    tmp_path: Path, server: str, message: str
+) -> None:
+    if server == "mongod" and shutil.which("mongod"):
+        pytest.skip("a mongod is on PATH here")
+    result = _stack(
+        tmp_path,
+        "up",
+        "mongo",
+        TANDEM_MONGO_URL="",
+        TANDEM_MONGO_SERVER=server,
+        TANDEM_MONGO_PORT=str(_free_port()),
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
 
-    with own_ferretdb(tmp_path) as (url, _), MongoClient(url) as client:
-        db = client["walcheck"]
-        db["p"].insert_many([{"_id": f"d{i}", "version": 1, "text": "x" * 200} for i in range(500)])
-        for version in range(1, 11):  # 5,000 conditional upserts, as the projector sends
-            updates = [
-                {
-                    "q": {"_id": f"d{i}", "version": version},
-                    "u": {"$set": {"version": version + 1}},
-                    "upsert": True,
-                }
-                for i in range(500)
-            ]
-            reply = db.command({"update": "p", "updates": updates, "ordered": True})
-            assert reply["nModified"] == 500
-        assert db["p"].count_documents({"version": 11}) == 500
-        wal = tmp_path / "stack" / "mongo" / "sqlite" / "walcheck.sqlite-wal"
-        assert wal.exists()
-        assert wal.stat().st_size < 8 * 1024 * 1024, wal.stat().st_size
+
+def test_the_default_server_starts_with_bounded_cache_and_its_files_in_the_stack_dir(
+    tmp_path: Path,
+) -> None:
+    """secantusd-rs (no mongod on PATH): pinned binary from the cache, data and log under the
+    stack directory, the durability setting in its environment; status, kill and reset."""
+    if shutil.which("mongod"):
+        pytest.skip("a mongod on PATH is preferred over secantusd-rs")
+    port = str(_free_port())
+    env = {"TANDEM_MONGO_URL": "", "TANDEM_MONGO_PORT": port}
+    up = _stack(tmp_path, "up", "mongo", **env)
+    assert up.returncode == 0, up.stderr
+    stack_dir = tmp_path / "stack"
+    try:
+        pid = int((stack_dir / "mongo.pid").read_text().split()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")
+        assert Path(argv[0].decode()).name.startswith("secantusd-rs-")
+        assert f"--storage-path={stack_dir / 'mongo' / 'secantus'}".encode() in argv
+        assert b"--cache-size=256M" in argv
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\x00")
+        assert b"SECANTUS_WT_CONFIG_EXTRA=transaction_sync=(enabled=true,method=none)" in environ
+        assert any((stack_dir / "mongo" / "secantus").iterdir())
+        assert (stack_dir / "mongo.log").exists()
+        status = _stack(tmp_path, "status", "mongo", **env)
+        assert status.returncode == 0
+        assert "ready" in status.stdout
+        killed = _stack(tmp_path, "kill", "mongo", **env)
+        assert killed.returncode == 0, killed.stderr
+        assert _stack(tmp_path, "status", "mongo", **env).returncode == 1
+    finally:
+        reset = _stack(tmp_path, "reset", "mongo", **env)
+    assert reset.returncode == 0, reset.stderr
+    assert not (stack_dir / "mongo").exists()
+    assert not (stack_dir / "mongo.log").exists()

@@ -1,7 +1,7 @@
-"""The MongoDB-wire server the stack runs, on the operations Tandem leans on.
+"""The MongoDB-wire server the tests use, on the queries and writes Tandem leans on: MongoDB's
+answers, and reads by ``_id`` or an index rather than a collection scan.
 
-Against the FerretDB that ``deploy/local/stack.py`` builds, these prove its patches
-(``deploy/local/ferretdb_patches.py``); against a real MongoDB they pass as they should.
+Concurrency and durability are in ``test_mongo_fidelity.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 pytestmark = pytest.mark.integration
 
 
-async def _is_ferretdb(db: AsyncDatabase[dict[str, Any]]) -> bool:
-    return "ferretdbVersion" in await db.client.admin.command("buildInfo")
-
-
 async def _seed(db: AsyncDatabase[dict[str, Any]], n: int) -> None:
     await db["c"].insert_many([{"_id": f"d{i}", "version": 1} for i in range(n)])
 
@@ -26,7 +22,7 @@ async def _seed(db: AsyncDatabase[dict[str, Any]], n: int) -> None:
 async def test_hundreds_of_updates_in_one_command_and_across_commands_complete(
     mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """Stock FerretDB v1.24.2 hangs the database at the 100th statement in flight."""
+    """The projector's batches: one ``update`` command of many statements, several at once."""
     await _seed(mongo_db, 400)
 
     def updates(lo: int, hi: int, version: int) -> dict[str, Any]:
@@ -69,11 +65,7 @@ async def test_lookups_by_id_read_through_the_index(
     assert found == expected
 
     plan = await mongo_db.command({"explain": {"find": "c", "filter": query}})
-    if await _is_ferretdb(mongo_db):
-        assert plan["filterPushdown"] is True
-        assert any("USING INDEX" in step for step in plan["queryPlanner"]["Plan"]), plan
-    else:
-        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
+    assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
 
 
 def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
@@ -95,13 +87,13 @@ CATEGORIES = ["books", "garden tools", "é<&>", 'say "hi"', "back\\slash"]
         {"category": "books"},
         {"category": "garden tools", "status": "active"},
         {"_id": {"$in": ["d5", "d10", "d7"]}, "category": "books"},
-        {"category": "é<&>"},  # not plain: not pushed down, still found
+        {"category": "é<&>"},
         {"category": 'say "hi"'},
         {"category": "back\\slash"},
         {"category": "books", "$or": [{"name": {"$regex": "3"}}, {"name": {"$regex": "^x"}}]},
     ],
 )
-async def test_string_equalities_match_exactly_and_plain_ones_read_through_the_index(
+async def test_string_equalities_match_exactly_and_read_through_the_index(
     mongo_db: AsyncDatabase[dict[str, Any]], query: dict[str, Any]
 ) -> None:
     docs = [
@@ -128,11 +120,7 @@ async def test_string_equalities_match_exactly_and_plain_ones_read_through_the_i
     assert await mongo_db["p"].count_documents(query) == len(expected)
 
     plan = await mongo_db.command({"explain": {"find": "p", "filter": query}})
-    if await _is_ferretdb(mongo_db):
-        plain = all(c.isascii() and not set(c) & set('"\\<>&') for c in [query["category"]])
-        assert plan["filterPushdown"] is plain, plan
-        if plain and "_id" not in query:
-            assert any("category_price" in step for step in plan["queryPlanner"]["Plan"]), plan
+    assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
 
 
 @pytest.mark.parametrize("published", [False, True])
@@ -163,11 +151,7 @@ async def test_boolean_equalities_match_exactly_and_read_through_the_index(
     )
 
     plan = await mongo_db.command({"explain": {"find": "commits", "filter": query}})
-    if await _is_ferretdb(mongo_db):
-        assert plan["filterPushdown"] is True, plan
-        assert any("outbox" in step for step in plan["queryPlanner"]["Plan"]), plan
-    else:
-        assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
+    assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
 
 
 REGEX_DOCS: list[dict[str, Any]] = [
@@ -204,30 +188,12 @@ def _or(pattern: str, options: str = "") -> dict[str, Any]:
         ({"name": {"$regex": "O", "$options": "i"}, "category": "c"}, ["e"]),
     ],
 )
-async def test_regex_searches_match_like_mongodb_and_are_pushed_down(
+async def test_regex_searches_match_like_mongodb(
     mongo_db: AsyncDatabase[dict[str, Any]], query: dict[str, Any], expected: list[str]
 ) -> None:
-    """The query side's search (`q` on name or description): the same documents with the
-    pushdown as without, including rows whose field is missing, null, an array, a number or
-    a document (those are left to FerretDB's own filter)."""
+    """The query side's search (`q` on name or description), including rows whose field is
+    missing, null, an array, a number or a document."""
     await mongo_db["s"].insert_many(REGEX_DOCS)
     await mongo_db["s"].create_index("category")
     assert sorted([d["_id"] async for d in mongo_db["s"].find(query)]) == expected
     assert await mongo_db["s"].count_documents(query) == len(expected)
-
-    plan = await mongo_db.command({"explain": {"find": "s", "filter": query}})
-    if await _is_ferretdb(mongo_db):
-        assert plan["filterPushdown"] is True, plan
-
-
-async def test_a_pattern_go_cannot_compile_is_not_pushed_down(
-    mongo_db: AsyncDatabase[dict[str, Any]],
-) -> None:
-    await mongo_db["s"].insert_many(REGEX_DOCS)
-    if not await _is_ferretdb(mongo_db):
-        pytest.skip("FerretDB-specific: MongoDB's PCRE supports lookaheads")
-    # Go's regexp has no lookahead: FerretDB's own filter refuses it, so must the pushdown.
-    plan = await mongo_db.command({"explain": {"find": "s", "filter": _or("(?=lamp)")}})
-    assert plan["filterPushdown"] is False, plan
-    plan = await mongo_db.command({"explain": {"find": "s", "filter": _or("lamp")}})
-    assert plan["filterPushdown"] is True, plan

@@ -1,10 +1,8 @@
 """Striped asyncio locks: serialise work per key with a fixed number of locks.
 
-Used where one process must not run two writes for the same key at once. Besides the
-projection checkpoints, this is what keeps our conditional MongoDB updates correct on
-FerretDB v1.24, whose updates are not atomic under concurrency (measured: 50 concurrent
-``$inc`` on one document left 10; concurrent ``{version: {$lt: v}}`` updates lost the highest
-``v``). Across processes the projector's partitioning gives one writer per aggregate.
+Used where one process must not interleave two deliveries of the same aggregate (the
+projection service applies an aggregate's events in order). Not for the database's sake: a
+conditional single-document update is atomic on MongoDB, across processes too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Logs, metrics and health endpoints that every Tandem service exposes the same way.
 
-- Logs are JSON lines (structlog) carrying the request's correlation id, which the command
+- Logs are JSON lines (structlog; a console format for a person's terminal in development)
+  carrying the request's correlation id, which the command
   side copies into event metadata and Kafka headers, so one id follows a change end to end.
 - ``/metrics`` is Prometheus text; HTTP metrics are labelled by route template, never by raw
   path, so ids in URLs cannot explode the label set.
@@ -59,8 +60,16 @@ class _CurrentStdout:
         sys.stdout.flush()
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """JSON logs on stdout for ``service``; stdlib loggers (uvicorn, aiokafka) included."""
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    """Logs on stdout for ``service``, stdlib loggers (uvicorn, aiokafka) included: JSON lines
+    (``fmt="json"``), or structlog's console format (``"console"``; colours on a terminal)."""
+    if fmt not in ("json", "console"):
+        raise ValueError(f"log format must be json or console, not {fmt!r}")
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
@@ -70,8 +79,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             *shared,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *([structlog.processors.format_exc_info] if fmt == "json" else []),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(_CurrentStdout()),  # type: ignore[arg-type]
@@ -81,7 +90,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(_CurrentStdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(),
+            processor=renderer,
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )

@@ -36,7 +36,7 @@ DEV_JWT_SECRET = "tandem-dev-secret-change-me-0123456789"
 
 
 class TandemSettings(BaseSettings):
-    """Connection settings for Kafka, MongoDB (or FerretDB) and Redis."""
+    """Connection settings for Kafka, MongoDB and Redis."""
 
     model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore", frozen=True)
 
@@ -57,6 +57,8 @@ class TandemSettings(BaseSettings):
     """Partitions of a topic a service creates when it is missing (writer or reader first)."""
     topic_replication_factor: int = Field(default=1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: a readable console format in development (``make run``), JSON lines elsewhere."""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
 
@@ -101,6 +103,12 @@ class TandemSettings(BaseSettings):
         from tandem.app import load_apps
 
         return load_apps(self.apps)
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format == "auto":
+            return "console" if self.environment == "development" else "json"
+        return self.log_format
 
     @property
     def is_production(self) -> bool:

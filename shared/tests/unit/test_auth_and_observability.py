@@ -140,6 +140,44 @@ def test_structured_logs_are_json_with_correlation_id(capsys: pytest.CaptureFixt
     assert record["service"] == "svc"
 
 
+def test_console_logs_are_readable_lines_not_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    import structlog
+    from tandem.observability import configure_logging
+
+    try:
+        configure_logging("svc", "INFO", "console")
+        structlog.get_logger().info("command_accepted", command="CreateProduct")
+        logging.getLogger("uvicorn.error").warning("port in use")
+        lines = capsys.readouterr().out.strip().splitlines()[-2:]
+        assert "command_accepted" in lines[0]
+        assert "command=CreateProduct" in lines[0]
+        assert "port in use" in lines[1]
+        assert not any(line.startswith("{") for line in lines)
+    finally:
+        configure_logging("svc", "INFO")  # the other tests read JSON
+
+
+@pytest.mark.parametrize(
+    ("environment", "log_format", "expected"),
+    [
+        ("development", "auto", "console"),
+        ("test", "auto", "json"),
+        ("production", "auto", "json"),
+        ("development", "json", "json"),
+        ("production", "console", "console"),
+    ],
+)
+def test_the_log_format_is_console_in_development_and_json_elsewhere(
+    environment: str, log_format: str, expected: str
+) -> None:
+    settings = TandemSettings.model_validate(
+        {"environment": environment, "log_format": log_format, "jwt_secret": "x" * 40}
+    )
+    assert settings.resolved_log_format == expected
+
+
 def test_a_verified_token_is_not_verified_again_until_it_expires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

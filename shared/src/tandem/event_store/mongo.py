@@ -1,4 +1,4 @@
-"""Event store on MongoDB (or FerretDB v1.24): one document per commit.
+"""Event store on MongoDB: one document per commit.
 
 Why this shape (see DESIGN.md): a single-document insert is atomic on every MongoDB-wire server,
 so a commit needs no transaction. Optimistic concurrency rests on the unique index
@@ -16,10 +16,9 @@ A client-supplied version (``If-Match``) may point into the middle of a multi-ev
 must be compared with the loaded aggregate first, which the repository's callers do.
 
 Store order: ``position`` is the commit time in microseconds times 1000 plus a per-process
-sequence, so it costs no round trip. A counter document would give a gapless order, but an
-``$inc`` is a read-modify-write on FerretDB v1 (measured: 2 clients x 100 increments gave 110),
-so it would hand out duplicates under load. Positions order commits by commit time; within one
-stream, ``version`` is the order to trust (readers sort a stream by version).
+sequence, so it costs no round trip. A counter document (``$inc``) would give a gapless order at
+the price of a round trip and one hot document per append. Positions order commits by commit
+time; within one stream, ``version`` is the order to trust (readers sort a stream by version).
 """
 
 from __future__ import annotations
@@ -132,8 +131,8 @@ class MongoEventStore:
         commit starts at ``from_version``, one that started before may hold it: the latest
         commit starting below it is looked for in windows growing back from it (1, 4, 16, 64
         first versions), so a stream of single-event commits costs one more document, not a
-        window of them. Never a query on ``aggregate_id``: FerretDB answers it by reading every
-        commit of every stream. Only a commit of more than 64 events across ``from_version``
+        window of them (written when FerretDB answered a query on ``aggregate_id`` by reading
+        every commit; on MongoDB both are index reads). Only a commit of more than 64 events across ``from_version``
         makes it read the stream from its start.
         """
         after = await self._stream(aggregate_id, projection, start=from_version)
@@ -167,10 +166,10 @@ class MongoEventStore:
     ) -> list[Document]:
         """A stream's commits in order, found by their ``_id`` (``<aggregate>:<first version>``).
 
-        Why not ``{aggregate_id: ...}``: every MongoDB-wire server finds ``_id``s through its
-        index, but FerretDB v1 filters any other field by reading the whole collection, which
-        made loading an aggregate cost a scan of every commit ever written (measured: create +
-        update at 16 clients, 7.6 commands/s with 3,500 commits stored). Commits of a stream
+        Why not ``{aggregate_id: ...}``: written for FerretDB v1, which filtered any field but
+        ``_id`` by reading the whole collection (a load cost a scan of every commit). On
+        MongoDB the unique ``(aggregate_id, version)`` index would serve that query as well;
+        the ``_id`` windows are kept, correct and one round trip for most streams. Commits of a stream
         are contiguous, so a window of candidate first versions is complete once the next
         commit would have started inside it; windows double, so a stream of N versions takes
         about log2(N / 64) + 1 round trips.

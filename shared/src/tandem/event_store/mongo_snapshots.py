@@ -1,7 +1,7 @@
 """Snapshot store on MongoDB: one document per aggregate, replaced as newer ones come.
 
-State must be BSON-encodable apart from ``Decimal``: FerretDB v1 has no Decimal128 (it drops
-the connection), so decimals are stored as ``{"__decimal__": "<str>"}`` and decoded on read. A
+State must be BSON-encodable apart from ``Decimal``, which is stored as
+``{"__decimal__": "<str>"}`` and decoded on read (a format snapshots already written keep). A
 concurrent older save may overwrite a newer one; that is harmless because loading replays
 every event after the snapshot's version.
 """

@@ -1,4 +1,4 @@
-"""MongoDB checkpoint store (the projector's; FerretDB-compatible)."""
+"""MongoDB checkpoint store (the projector's)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from tandem.locks import StripedLocks
-
 
 class MongoProjectionRepository:
     """One document per (projection, aggregate): ``{_id: "<projection>|<aggregate>", ...}``."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self.collection = collection
-        self._locks = StripedLocks()  # see tandem.locks: FerretDB updates are not atomic
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("projection", ASCENDING)], name="projection")
@@ -34,15 +31,15 @@ class MongoProjectionRepository:
         update = {
             "$set": {"projection": projection, "aggregate_id": aggregate_id, "version": version}
         }
-        async with self._locks.for_key(key):
-            try:
-                await self.collection.update_one(
-                    {"_id": key, "version": {"$lt": version}}, update, upsert=True
-                )
-            except DuplicateKeyError:
-                # Two first writers raced on the insert (another process); the document exists
-                # now, so retry as a plain conditional update (no match: a newer one is stored).
-                await self.collection.update_one({"_id": key, "version": {"$lt": version}}, update)
+        # One atomic conditional update: of concurrent writers, the highest version stays.
+        try:
+            await self.collection.update_one(
+                {"_id": key, "version": {"$lt": version}}, update, upsert=True
+            )
+        except DuplicateKeyError:
+            # Two first writers raced on the insert (or a newer version is stored); the document
+            # exists now, so retry as a plain conditional update (no match: a newer one is).
+            await self.collection.update_one({"_id": key, "version": {"$lt": version}}, update)
 
     async def reset(self, projection: str | None = None) -> None:
         await self.collection.delete_many({} if projection is None else {"projection": projection})

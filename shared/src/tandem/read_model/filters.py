@@ -1,6 +1,6 @@
 """One filter language for every adapter: a tiny subset of MongoDB's, evaluated in Python too.
 
-The in-memory adapter must answer exactly like MongoDB (and FerretDB), or tests against it
+The in-memory adapter must answer exactly like MongoDB, or tests against it
 prove nothing; so the semantics below copy Mongo's: a missing field equals nothing, fails every
 range comparison, but satisfies ``ne`` and ``nin``.
 """
@@ -39,8 +39,8 @@ def normalise(condition: Any) -> dict[str, Any]:
 
 
 def escape_regex(term: str) -> str:
-    """Escape for both PCRE (MongoDB) and RE2 (FerretDB): Python's ``re.escape`` escapes spaces,
-    which RE2 rejects, so only the metacharacters both engines share are escaped."""
+    """Escape the metacharacters of PCRE (MongoDB) and RE2 alike: Python's ``re.escape`` also
+    escapes spaces, which RE2-based servers reject."""
     return "".join("\\" + char if char in _REGEX_SPECIALS else char for char in term)
 
 

@@ -4,6 +4,9 @@ Documents are flat (:mod:`tandem.read_model.documents`): the same documents the 
 writes, so this repository and the query runtime read one shape. :func:`find_page` is the one
 search over such a collection (filters from :func:`tandem.read_model.filters.to_mongo`); the
 repository and the query runtime both call it.
+
+Every write is one conditional single-document operation, atomic on MongoDB, so concurrent
+writers of one id (two processes, or two tasks of one) need no lock: the condition decides.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from tandem.locks import StripedLocks
 from tandem.read_model.documents import from_document, to_document
 from tandem.read_model.filters import to_mongo, to_mongo_sort
 from tandem.read_model.models import PaginatedResult, ReadModel, ReadModelId, SearchQuery
@@ -45,12 +47,8 @@ class MongoReadModelRepository(Generic[T]):
         self.collection = collection
         self.search_fields = search_fields_for(model_type, search_fields)
         self.index_fields = tuple(index_fields)
-        # Writes to one id are serialised in-process: FerretDB's conditional updates are not
-        # atomic under concurrency (see tandem.locks).
-        self._locks = StripedLocks()
 
     async def ensure_indexes(self) -> None:
-        # Plain single-field indexes only: FerretDB has no partial, sparse or TTL indexes.
         await self.collection.create_index([("version", ASCENDING)], name="version")
         for field in self.index_fields:
             await self.collection.create_index(
@@ -62,10 +60,6 @@ class MongoReadModelRepository(Generic[T]):
         return self._to_model(document) if document is not None else None
 
     async def save(self, model: T, expected_version: int | None = None) -> bool:
-        async with self._locks.for_key(model.id.value):
-            return await self._save(model, expected_version)
-
-    async def _save(self, model: T, expected_version: int | None) -> bool:
         document = self._to_document(model)
         key = document.pop("_id")
         if expected_version == 0:

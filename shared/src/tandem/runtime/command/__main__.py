@@ -11,7 +11,7 @@ from tandem.runtime.command.settings import CommandServiceSettings
 
 def main() -> None:
     settings = CommandServiceSettings()
-    configure_logging(SERVICE_NAME, settings.log_level)
+    configure_logging(SERVICE_NAME, settings.log_level, settings.resolved_log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.http_host,

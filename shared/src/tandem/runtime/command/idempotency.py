@@ -10,8 +10,9 @@ of two concurrent requests win; the loser gets 409 ``idempotency_key_in_progress
 completes it with the response. Responses of 500 and above are not kept (the claim is released)
 so the client can retry an outage with the same key.
 
-FerretDB has no TTL indexes, so expiry is an ``expires_at`` field: a record past it is ignored
-and replaced on read, and :meth:`IdempotencyStore.purge_expired` deletes the rest periodically.
+Expiry is an ``expires_at`` field: a record past it is ignored and replaced on read (a TTL
+index deletes within a minute, not at the instant), and :meth:`IdempotencyStore.purge_expired`
+deletes the rest periodically.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class IdempotencyStore:
                 "$set": {
                     "state": "done",
                     "status": response.status,
-                    # A sub-document, not pairs: FerretDB stores no nested arrays.
+                    # A sub-document of header names, not a list of pairs.
                     "headers": {
                         k.decode().replace("-", "_"): v.decode() for k, v in response.headers
                     },

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.read_models is not None:
         overrides["read_models"] = [n.strip() for n in args.read_models.split(",") if n.strip()]
     settings = ProjectorSettings(**overrides)
-    configure_logging("projector", settings.log_level)
+    configure_logging("projector", settings.log_level, settings.resolved_log_format)
     command = args.command or "run"
     try:
         if command == "run":

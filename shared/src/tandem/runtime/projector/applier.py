@@ -102,7 +102,8 @@ class _Read:
 
 
 def guard_key(topic: str, partition: int) -> str:
-    """A field name for ``offsets.<key>``: no dots (FerretDB), one per topic partition."""
+    """A field name for ``offsets.<key>``: no dots (a dot would be a path), one per topic
+    partition."""
     return f"{topic.replace('.', '_')}__{partition}"
 
 

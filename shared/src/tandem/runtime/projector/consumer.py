@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 
 TOTALS_FOLD_INTERVAL_S = 0.25
 """Least time between two folds of the totals deltas. A fold is a few reads and one update per
-group touched, all contending for FerretDB's single writer with the document writes on
-the freshness path; at 0.05 s they were ~20 folds a second under load, at 0.25 s four, and
-a totals read model lags its source by at most this much more."""
+group touched, contending with the document writes on the freshness path; at 0.05 s they were
+~20 folds a second under load, at 0.25 s four, and a totals read model lags its source by at
+most this much more."""
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

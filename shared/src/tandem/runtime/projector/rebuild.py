@@ -114,8 +114,9 @@ class Rebuilder:
         """After the switch: announce it, wait, catch up once more, drop ``old``."""
         await self._announce(target)
         await asyncio.sleep(self.settle_s)
-        # Second pass: on FerretDB a conditional update is not atomic against a concurrent one
-        # (the live projector also wrote ``next``), so re-apply anything a race left behind.
+        # Second pass, added when the server's conditional updates raced (FerretDB v1): re-apply
+        # anything the live projector's writes to ``next`` left behind. On MongoDB every write
+        # is an atomic conditional one, so this finds nothing to redo; it is bounded and cheap.
         await self._replay(
             target, max(0, position - self.catchup_margin), None, record=False, until=_now()
         )

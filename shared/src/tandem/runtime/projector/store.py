@@ -1,10 +1,8 @@
 """Read-model database access the projector needs beyond the library: the pointer document,
 declared indexes, conditional multi-updates and first inserts with per-operation conflict reporting.
 
-Why raw ``update`` commands instead of ``bulk_write``: FerretDB v1.24 stops at the first write
-error even with ``ordered: false`` and omits ``nModified`` from such replies, which makes
-PyMongo's bulk result merging raise ``KeyError``. Sending ``ordered: true`` ourselves gives the
-same semantics on MongoDB and FerretDB: operations before the failing index applied, none after.
+Writes are ordered ``bulk_write`` calls: the operations before a failing one applied, none
+after it, so a batch recomputed after a :class:`WriteConflict` redoes only idempotent work.
 """
 
 from __future__ import annotations
@@ -12,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from tandem.app import Index
 from tandem.runtime.contract import READ_MODEL_POINTERS
@@ -23,11 +22,7 @@ DUPLICATE_KEY = 11000
 INDEX_OPTIONS_CONFLICT = 85
 INDEX_KEY_SPECS_CONFLICT = 86
 MAX_OPS_PER_COMMAND = 500
-"""Updates per ``update`` command. Stock FerretDB v1.24.2 deadlocks a database once 100 update
-statements are in flight on it (it keeps one of its 100 SQLite connections per statement until
-the command ends); the FerretDB that ``deploy/local/stack.py`` builds carries the fix (see
-``deploy/local/ferretdb_patches.py``). Against a stock FerretDB v1.24 keep this below 100 / the
-number of projector processes."""
+"""Operations per ``bulk_write`` (the bench's bulk-upsert batch is the same size)."""
 
 
 class WriteConflict(Exception):
@@ -38,9 +33,11 @@ class WriteConflict(Exception):
 async def conditional_update(
     db: AsyncDatabase[Document], collection: str, updates: Sequence[Document]
 ) -> None:
-    """Run ``{"q", "u", "upsert"}`` updates in order, one command per chunk; raise
-    :class:`WriteConflict` on a duplicate-key error (the failed condition of an upsert)."""
-    await _ordered(db, "update", "updates", collection, updates)
+    """Run ``{"q", "u", "upsert"}`` updates in order; raise :class:`WriteConflict` on a
+    duplicate-key error (the failed condition of an upsert)."""
+    await _ordered(
+        db, collection, [UpdateOne(u["q"], u["u"], upsert=bool(u.get("upsert"))) for u in updates]
+    )
 
 
 async def insert_new(
@@ -49,32 +46,25 @@ async def insert_new(
     """Insert documents that must not exist yet (an aggregate's first write), in order;
     raise :class:`WriteConflict` when one does (another writer created it first).
 
-    Why not the upsert that :func:`conditional_update` sends: on FerretDB an update statement
-    reads, decodes and rewrites a document on its own (270 us each, measured), where an
-    insert of many is one statement (33 us a document); a replay is mostly first writes.
+    Why not the upsert that :func:`conditional_update` sends: an insert does not have to find
+    and match a document first; a replay is mostly first writes.
     """
-    await _ordered(db, "insert", "documents", collection, documents)
+    await _ordered(db, collection, [InsertOne(doc) for doc in documents])
 
 
 async def _ordered(
-    db: AsyncDatabase[Document],
-    command: str,
-    field: str,
-    collection: str,
-    items: Sequence[Document],
+    db: AsyncDatabase[Document], collection: str, ops: Sequence[InsertOne[Document] | UpdateOne]
 ) -> None:
-    """One ``ordered: true`` command per chunk: what precedes a failed item applied, nothing
+    """One ordered ``bulk_write`` per chunk: what precedes a failed operation applied, nothing
     after it; a duplicate key is a :class:`WriteConflict`, any other error a bug."""
-    for start in range(0, len(items), MAX_OPS_PER_COMMAND):
-        chunk = list(items[start : start + MAX_OPS_PER_COMMAND])
-        reply = await db.command({command: collection, field: chunk, "ordered": True})
-        errors = reply.get("writeErrors") or []
-        if not errors:
-            continue
-        first = errors[0]
-        if first.get("code") == DUPLICATE_KEY:
-            raise WriteConflict(f"{collection}: {first.get('errmsg')}")
-        raise RuntimeError(f"{collection} {command} failed: {first}")
+    for start in range(0, len(ops), MAX_OPS_PER_COMMAND):
+        try:
+            await db[collection].bulk_write(list(ops[start : start + MAX_OPS_PER_COMMAND]))
+        except BulkWriteError as exc:
+            first = (exc.details.get("writeErrors") or [{}])[0]
+            if first.get("code") == DUPLICATE_KEY:
+                raise WriteConflict(f"{collection}: {first.get('errmsg')}") from exc
+            raise RuntimeError(f"{collection} write failed: {first}") from exc
 
 
 async def ensure_indexes(

@@ -2,9 +2,11 @@
 derived from a fold read model, exactly once in effect without transactions and without
 concurrent writers of a totals document.
 
-Why: FerretDB v1.24 does not make an update's read-modify-write atomic across connections
-(four clients doing 200 ``$inc`` each on one document end at 200), so several projector
-processes may not ``$inc`` the same totals document. Instead, per totals read model ``<name>``:
+Why: this was written for FerretDB v1.24, whose ``$inc`` was not atomic across connections,
+so several projector processes could not ``$inc`` one totals document. MongoDB's ``$inc`` is
+(``deploy/tests/test_mongo_fidelity.py``); the design stays because it is exactly-once without
+transactions (folding per partition owner would be a change of its own). Per totals read
+model ``<name>``:
 
 - ``<name>_members``: per source document, the contribution (group and counters) the totals
   hold now, at the source version that produced it. A document's change is always "its new

@@ -271,4 +271,4 @@ def _event_types(view: ReadModelView) -> tuple[str, ...]:
 
 
 def configure(settings: QueryServiceSettings) -> None:
-    configure_logging(SERVICE, settings.log_level)
+    configure_logging(SERVICE, settings.log_level, settings.resolved_log_format)

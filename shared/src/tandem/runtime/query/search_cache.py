@@ -1,8 +1,8 @@
 """Search pages remembered until the next change notice.
 
-A search on FerretDB reads and decodes every row its filter selects (``$regex`` is not pushed
-down to SQLite), twice: once for the page, once for the total. Read traffic repeats itself
-(popular filters and terms, page 1), and between two changes to the read model the answer
+A search reads every row its filter selects (an index cannot serve a substring ``$regex``),
+twice: once for the page, once for the total. Read traffic repeats itself (popular filters
+and terms, page 1), and between two changes to the read model the answer
 cannot differ, so this process keeps recent answers and drops them all at the next change
 notice: a search is never older than the notices this process has seen, the same promise the
 document LRU makes. One instance per read model: only that read model's notices clear it.
