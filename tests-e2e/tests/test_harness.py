@@ -11,7 +11,7 @@ import signal
 
 import pytest
 from tandem_e2e.config import E2EConfig, free_port
-from tandem_e2e.report import Report, ScenarioRow
+from tandem_e2e.report import AppRow, Report, ScenarioRow
 from tandem_e2e.servers import Servers
 from tandem_e2e.services import _LIVE, ServiceProcess
 
@@ -82,15 +82,36 @@ def test_service_process_ready_kill_restart(selftest_config: E2EConfig) -> None:
 
 def test_report_table_and_json(selftest_config: E2EConfig) -> None:
     report = Report(profile="quick", seed=7)
-    report.add(ScenarioRow("happy", commands_sent=3, events=3, max_convergence_s=0.5, passed=True))
-    report.add(ScenarioRow("faulty", commands_sent=2, lost=1, passed=False))
+    ok = AppRow(commands_sent=3, commands_accepted=3, events=3, passed=True)
+    report.add(
+        ScenarioRow(
+            "happy", max_convergence_s=0.5, passed=True, apps={"catalog": ok, "orders": AppRow(
+                commands_sent=4, commands_accepted=4, events=5, passed=True
+            )},
+        )
+    )  # fmt: skip
+    report.add(
+        ScenarioRow(
+            "faulty",
+            apps={"catalog": ok, "orders": AppRow(commands_sent=2, double_applied=1, lost=2)},
+        )
+    )
     table = report.table()
-    assert "| happy " in table
-    assert "FAIL" in table
-    assert "1/2" in table
+    lines = table.splitlines()
+    assert any(ln.startswith("| happy ") and "| orders " in ln and "pass" in ln for ln in lines)
+    faulty_orders = next(ln for ln in lines if ln.startswith("| faulty ") and "| orders " in ln)
+    assert "FAIL" in faulty_orders
+    assert "| TOTAL    | catalog |" in table
+    assert "2/2" in next(ln for ln in lines if ln.startswith("| TOTAL ") and "catalog" in ln)
+    assert "1/2" in next(ln for ln in lines if ln.startswith("| TOTAL ") and "orders" in ln)
     path = report.write(selftest_config.logs_dir)
     assert path.exists()
-    assert report.to_json()["totals"]["lost"] == 1
+    totals = report.to_json()["totals"]
+    assert (totals["lost"], totals["double_applied"]) == (2, 1)
+    assert totals["apps"]["orders"] == {
+        "commands_sent": 6, "commands_accepted": 4, "events": 5, "lost": 2, "double_applied": 1
+    }  # fmt: skip
+    assert totals["apps"]["catalog"]["events"] == 6
 
 
 def _zombie(pid: int) -> bool:

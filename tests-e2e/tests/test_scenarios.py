@@ -1,6 +1,7 @@
-"""Scenarios of the whole system under real faults; each ends with ``scenario.finish()``:
-read models = fold of the event store, nothing lost, nothing double-applied, and at least a
-floor of accepted commands (a stack refusing everything would lose nothing)."""
+"""Scenarios of the whole system (the catalog and orders served together) under real faults;
+each ends with ``scenario.finish()``: per app, read models = fold of the event store, nothing
+lost, nothing double-applied, and at least a floor of accepted commands (a stack refusing
+everything would lose nothing). The load scenarios drive both apps (``tandem_e2e.load``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from tandem_catalog.contract import dlq_topic
 from tandem_e2e.converge import eventually
 from tandem_e2e.dlq import read_topic
 from tandem_e2e.inject import Injector
 from tandem_e2e.ledger import Ledger
-from tandem_e2e.load import CATEGORIES, random_price, steady_load
+from tandem_e2e.load import CATEGORIES, floors, random_price, steady_load
 from tandem_e2e.scenario import ScenarioRun
-from tandem_e2e.system import System
+from tandem_e2e.system import APPS, PROJECTORS, System
 from tandem_e2e.ws import WsWatcher
 
 pytestmark = pytest.mark.e2e
@@ -37,8 +37,8 @@ async def create_products(scenario: ScenarioRun, count: int, tag: str) -> list[s
                 f"{tag} {i}", random_price(rng), rng.choice(CATEGORIES), "seeded"
             )
             assert outcome.status == 201, outcome.body
-            assert outcome.product_id is not None
-            ids.append(outcome.product_id)
+            assert outcome.aggregate_id is not None
+            ids.append(outcome.aggregate_id)
     finally:
         await client.aclose()
     return ids
@@ -59,8 +59,8 @@ async def test_happy_path(scenario: ScenarioRun, system: System) -> None:
         created = await client.create("Happy lamp", Decimal("19.99"), "tools", "a lamp")
         assert created.status == 201, created.body
         assert created.version == 1
-        assert created.headers.get("location", "").endswith(str(created.product_id))
-        pid = str(created.product_id)
+        assert created.headers.get("location", "").endswith(str(created.aggregate_id))
+        pid = str(created.aggregate_id)
 
         read = await query.get(pid, min_version=1, wait_ms=5000)
         assert read.status_code == 200, read.text
@@ -93,14 +93,68 @@ async def test_happy_path(scenario: ScenarioRun, system: System) -> None:
         await client.aclose()
         await query.aclose()
         await ws.stop()
-    await scenario.finish(min_accepted=2)
+    await scenario.finish(min_accepted={"catalog": 2})
+
+
+async def test_happy_path_orders(scenario: ScenarioRun, system: System) -> None:
+    """An order placed over HTTP is readable with ``min_version``, pushed on ``/ws/orders``
+    and counted in its customer's totals once submitted, beside the catalog."""
+    oid, customer = f"happy-{uuid.uuid4().hex[:10]}", f"happy-c-{uuid.uuid4().hex[:8]}"
+    ws = await WsWatcher(
+        system.ws_url_of("orders"), lambda: system.read_token("orders"), ids=[oid]
+    ).start()
+    orders = system.order_client(scenario.ledger)
+    query = system.query_client("orders")
+    try:
+        placed = await orders.place(oid, customer, [("lamp", 2, Decimal("19.99"))])
+        assert (placed.status, placed.body) == (201, {"id": oid, "version": 1}), placed.body
+        added = await orders.add_line(oid, "bulb", 3, Decimal("1.50"), expected_version=1)
+        assert (added.status, added.version) == (200, 2), added.body
+        refused = await orders.transition(oid, "ship", expected_version=2)
+        assert refused.status == 409, refused.body
+        assert refused.body["error"]["code"] == "order_not_submitted"
+        submitted = await orders.transition(oid, "submit", expected_version=2)
+        assert (submitted.status, submitted.version) == (200, 3), submitted.body
+
+        read = await query.get(oid, min_version=3, wait_ms=5000)
+        assert read.status_code == 200, read.text
+        body = read.json()
+        assert (body["status"], body["version"], body["total"]) == ("submitted", 3, "44.48")
+        assert read.headers["etag"] == '"3"'
+
+        async def ws_saw_all() -> bool:
+            return {(oid, 1), (oid, 2), (oid, 3)} <= set(ws.keys())
+
+        _, seconds = await eventually(ws_saw_all, timeout=15, what="orders WebSocket v1..v3")
+        scenario.convergence.append(seconds)
+        frames = [m for m in ws.changes() if m.get("id") == oid]
+        assert {m["read_model"] for m in frames} == {"orders"}
+        assert [m["event_type"] for m in frames] == [
+            "OrderPlaced",
+            "OrderLineAdded",
+            "OrderSubmitted",
+        ]
+
+        # customer_totals is its own read model: it follows the order, with no min_version.
+        want = [{"customer_id": customer, "submitted_orders": 1, "total": "44.48"}]
+
+        async def counted() -> bool:
+            rows = (await query.stats()).json()["items"]
+            return [row for row in rows if row["customer_id"] == customer] == want
+
+        await eventually(counted, timeout=15, what="the submitted order in customer totals")
+    finally:
+        await orders.aclose()
+        await query.aclose()
+        await ws.stop()
+    await scenario.finish(min_accepted={"orders": 3})
 
 
 async def test_conflict_and_idempotency(scenario: ScenarioRun, system: System) -> None:
     client = system.command_client(scenario.ledger)
     try:
         created = await client.create("Conflicted", Decimal("10.00"), "books")
-        pid = str(created.product_id)
+        pid = str(created.aggregate_id)
         first = await client.update(pid, 1, name="first writer")
         second = await client.update(pid, 1, name="second writer")
         assert first.status == 200
@@ -138,12 +192,12 @@ async def test_conflict_and_idempotency(scenario: ScenarioRun, system: System) -
         assert c1.status == 201
         assert c2.status == 201
         assert c1.body == c2.body
-        versions = await system.store_versions([pid, str(c1.product_id)])
+        versions = await system.store_versions([pid, str(c1.aggregate_id)])
         assert sorted(versions[pid]) == [1, 2, 3, 4]
-        assert versions[str(c1.product_id)] == [1]
+        assert versions[str(c1.aggregate_id)] == [1]
     finally:
         await client.aclose()
-    await scenario.finish(min_accepted=5)
+    await scenario.finish(min_accepted={"catalog": 5})
 
 
 async def test_projector_sigkill_under_load(scenario: ScenarioRun, system: System) -> None:
@@ -165,18 +219,22 @@ async def test_projector_sigkill_under_load(scenario: ScenarioRun, system: Syste
             await progress(
                 scenario.ledger, int(total * (round_ + rng.random()) / (profile.kill_rounds + 1))
             )
-            victim = system.service(rng.choice(["projector-1", "projector-2"]))
-            victim.kill()
-            scenario.fault(f"SIGKILL {victim.name}")
+            # One member of each app's projector group, at the same moment.
+            victims = [system.service(rng.choice(pair)) for pair in PROJECTORS.values()]
+            for victim in victims:
+                victim.kill()
+            scenario.fault("SIGKILL " + " + ".join(v.name for v in victims))
             # Never past the load's total: a kill late in the run would wait for commands
             # that are never sent.
             await progress(scenario.ledger, min(total, scenario.ledger.sent + rng.randrange(5, 30)))
-            await asyncio.to_thread(victim.start)  # off the loop: the load keeps running
-            await asyncio.to_thread(victim.wait_ready)
+            for victim in victims:
+                await asyncio.to_thread(victim.start)  # off the loop: the load keeps running
+            for victim in victims:
+                await asyncio.to_thread(victim.wait_ready)
         await load
     finally:
         load.cancel()
-    await scenario.finish(min_accepted=total // 2)
+    await scenario.finish(min_accepted=floors(total))
 
 
 async def test_rebalance_one_of_two_projectors_stopped(
@@ -196,15 +254,17 @@ async def test_rebalance_one_of_two_projectors_stopped(
     )
     try:
         await progress(scenario.ledger, total // 4)
-        await asyncio.to_thread(system.service("projector-2").stop)
-        scenario.fault("SIGTERM projector-2 (partitions move to projector-1)")
+        second = [pair[1] for pair in PROJECTORS.values()]
+        for name in second:
+            await asyncio.to_thread(system.service(name).stop)
+        scenario.fault(f"SIGTERM {' + '.join(second)} (partitions move to the other members)")
         await progress(scenario.ledger, total * 3 // 4)
-        await asyncio.to_thread(system.start_services, "projector-2")
-        scenario.fault("projector-2 back (rebalance)")
+        await asyncio.to_thread(system.start_services, *second)
+        scenario.fault(f"{' + '.join(second)} back (rebalance)")
         await load
     finally:
         load.cancel()
-    await scenario.finish(min_accepted=total // 2)
+    await scenario.finish(min_accepted=floors(total))
 
 
 async def test_kafka_down_during_writes(scenario: ScenarioRun, system: System) -> None:
@@ -225,7 +285,7 @@ async def test_kafka_down_during_writes(scenario: ScenarioRun, system: System) -
         scenario.fault("Kafka restarted")
     assert outage.count("accepted") == outage.sent, outage.status_counts()
     await steady_load(system, scenario.ledger, clients=2, total=n, seed=seed + 2, tag="kafka-c")
-    await scenario.finish(min_accepted=3 * n // 2)
+    await scenario.finish(min_accepted=floors(3 * n, 0.75))
 
 
 async def test_mongo_down_then_recovers(scenario: ScenarioRun, system: System) -> None:
@@ -265,12 +325,12 @@ async def test_mongo_down_then_recovers(scenario: ScenarioRun, system: System) -
     await steady_load(
         system, scenario.ledger, clients=2, total=20, seed=system.config.seed + 4, tag="mongo-after"
     )
-    await scenario.finish(min_accepted=20)
+    await scenario.finish(min_accepted={"catalog": 12, "orders": 1})
     versions = await system.store_versions(
         [
-            r.product_id
+            r.aggregate_id
             for r in scenario.ledger.records
-            if r.product_id and r.product_id.startswith("never-")
+            if r.aggregate_id and r.aggregate_id.startswith("never-")
         ]
     )
     assert all(not v for v in versions.values()), f"half-written: {versions}"
@@ -314,64 +374,90 @@ async def test_redis_down_reads_served_and_ws_recovers(
         await client.aclose()
         await query.aclose()
         await ws.stop()
-    await scenario.finish(min_accepted=12)
+    await scenario.finish(min_accepted={"catalog": 12})
 
 
 async def test_poison_message_dead_lettered(scenario: ScenarioRun, system: System) -> None:
+    """Poison on both apps' topics: each lands in its own app's DLQ, and the same
+    aggregates' later events (same partitions) still apply."""
     ids = await create_products(scenario, 3, "poison")
+    orders = system.order_client(scenario.ledger, "poison")
+    order_ids = [f"poison-{uuid.uuid4().hex[:10]}" for _ in range(2)]
     marker = uuid.uuid4().hex
-    injector = Injector(system.config.kafka_bootstrap, system.topic)
-    await injector.send_raw(
-        ids[0].encode(), f"not json {marker}".encode(), [("ce_type", b"ProductCreated")]
-    )
-    await injector.send_raw(
-        ids[1].encode(),
-        f'{{"event_type": "ProductTeleported", "marker": "{marker}"}}'.encode(),
-        [("ce_type", b"ProductTeleported")],
-    )
-    scenario.fault("2 poison messages injected")
-    client = system.command_client(scenario.ledger, "poison")
     try:
-        for pid in ids:
-            assert (await client.change_price(pid, Decimal("77.00"), 1)).status == 200
+        for oid in order_ids:
+            placed = await orders.place(oid, "poison-c", [("p-1", 1, Decimal("3.00"))])
+            assert placed.status == 201, placed.body
+        injector = Injector(system.config.kafka_bootstrap, system.topic)
+        await injector.send_raw(
+            ids[0].encode(), f"not json {marker}".encode(), [("ce_type", b"ProductCreated")]
+        )
+        await injector.send_raw(
+            ids[1].encode(),
+            f'{{"event_type": "ProductTeleported", "marker": "{marker}"}}'.encode(),
+            [("ce_type", b"ProductTeleported")],
+        )
+        order_injector = Injector(system.config.kafka_bootstrap, system.topics["orders"])
+        await order_injector.send_raw(
+            order_ids[0].encode(), f"not json {marker}".encode(), [("ce_type", b"OrderPlaced")]
+        )
+        await order_injector.send_raw(
+            order_ids[1].encode(),
+            f'{{"event_type": "OrderTeleported", "marker": "{marker}"}}'.encode(),
+            [("ce_type", b"OrderTeleported")],
+        )
+        scenario.fault("2 poison messages per app injected")
+        client = system.command_client(scenario.ledger, "poison")
+        try:
+            for pid in ids:
+                assert (await client.change_price(pid, Decimal("77.00"), 1)).status == 200
+        finally:
+            await client.aclose()
+        for oid in order_ids:
+            added = await orders.add_line(oid, "p-2", 2, Decimal("4.00"), 1)
+            assert added.status == 200, added.body
     finally:
-        await client.aclose()
+        await orders.aclose()
 
-    async def dead_lettered() -> bool:
-        messages = await read_topic(system.config.kafka_bootstrap, dlq_topic(system.topic), 1.0)
-        return sum(marker.encode() in value for value, _ in messages) >= 2
+    for app in APPS.values():
+        dlq = app.aggregates[0].dlq_topic
 
-    await eventually(dead_lettered, timeout=60, interval=1, what="poison in the DLQ")
+        async def dead_lettered(dlq: str = dlq) -> bool:
+            messages = await read_topic(system.config.kafka_bootstrap, dlq, 1.0)
+            return sum(marker.encode() in value for value, _ in messages) >= 2
+
+        await eventually(dead_lettered, timeout=60, interval=1, what=f"poison in {dlq}")
     code, out = system.cli("projector", "dlq", "list")
     assert code == 0, out
-    await scenario.finish(min_accepted=6)
+    await scenario.finish(min_accepted={"catalog": 6, "orders": 4})
 
 
 async def test_duplicate_and_reordered_events(scenario: ScenarioRun, system: System) -> None:
     ids = await create_products(scenario, 4, "dupes")
     await steady_load(
-        system, scenario.ledger, clients=1, total=20, seed=system.config.seed + 5, tag="dupes"
+        system, scenario.ledger, clients=1, total=30, seed=system.config.seed + 5, tag="dupes"
     )
     await scenario.converge()
-    events = [
-        e
-        for e in await system.store_events()
-        if e.aggregate_id in set(ids) | scenario.ledger.product_ids()
-    ]
     rng = random.Random(system.config.seed + 6)
-    shuffled = events[:]
-    rng.shuffle(shuffled)
-    injector = Injector(system.config.kafka_bootstrap, system.topic)
-    await injector.send_events(events + list(reversed(events)) + shuffled)
-    scenario.fault(f"{len(events) * 3} duplicate/reordered events injected")
+    injected = 0
+    for app in APPS:
+        mine = scenario.ledger.ids(app) | (set(ids) if app == "catalog" else set())
+        events = [e for e in await system.store_events(app) if e.aggregate_id in mine]
+        shuffled = events[:]
+        rng.shuffle(shuffled)
+        injector = Injector(system.config.kafka_bootstrap, system.topics[app])
+        await injector.send_events(events + list(reversed(events)) + shuffled)
+        injected += len(events) * 3
+    scenario.fault(f"{injected} duplicate/reordered events injected (both apps)")
     # Later real commands must still apply on top of the duplicates.
     await steady_load(
-        system, scenario.ledger, clients=1, total=10, seed=system.config.seed + 7, tag="dupes-after"
+        system, scenario.ledger, clients=1, total=20, seed=system.config.seed + 7, tag="dupes-after"
     )
-    await scenario.finish(min_accepted=20)
+    await scenario.finish(min_accepted={"catalog": 20, "orders": 4})
 
 
 async def test_rebuild_during_load(scenario: ScenarioRun, system: System) -> None:
+    """``projector rebuild products``, then ``rebuild orders``, while both apps take writes."""
     profile = system.config.profile
     total = profile.commands_per_scenario
     load = asyncio.create_task(
@@ -385,14 +471,15 @@ async def test_rebuild_during_load(scenario: ScenarioRun, system: System) -> Non
         )
     )
     try:
-        await progress(scenario.ledger, total // 4)
-        before = await system.products_collection()
-        code, out = await asyncio.to_thread(system.cli, "projector", "rebuild", "products")
-        scenario.fault("rebuild products")
-        assert code == 0, out
-        after = await system.products_collection()
-        assert after != before, f"rebuild did not switch the active collection ({before})"
+        for name, share in (("products", 4), ("orders", 2)):
+            await progress(scenario.ledger, total // share)
+            before = await system.active_collection(name)
+            code, out = await asyncio.to_thread(system.cli, "projector", "rebuild", name)
+            scenario.fault(f"rebuild {name}")
+            assert code == 0, out
+            after = await system.active_collection(name)
+            assert after != before, f"rebuild did not switch {name}'s collection ({before})"
         await load
     finally:
         load.cancel()
-    await scenario.finish(min_accepted=total // 2)
+    await scenario.finish(min_accepted=floors(total))

@@ -1,8 +1,10 @@
-"""HTTP clients for the two services, recording every command in a :class:`Ledger`.
+"""HTTP clients for the two services and both apps, recording every command in a :class:`Ledger`.
 
 A transport error (timeout, connection refused or reset) is recorded as an *unknown* outcome:
 the command may or may not have been committed, so it is neither counted as lost nor as
-accepted; the fold check still holds it to "at most once".
+accepted; the fold check still holds it to "at most once". Routes come from the apps'
+declarations (``tandem_catalog.app.app``, ``tandem_orders.app.app``), as the services derive
+them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from tandem.app import App
+from tandem_catalog.app import app as catalog_app
+from tandem_orders.app import app as orders_app
 
 from tandem_e2e.ledger import CommandRecord, Ledger
 
@@ -22,7 +27,7 @@ class Outcome:
     status: int | None
     body: Any
     headers: dict[str, str]
-    product_id: str | None
+    aggregate_id: str | None
     version: int | None
 
     @property
@@ -36,8 +41,10 @@ def _version_of(body: Any) -> int | None:
     return None
 
 
-class CommandClient:
-    """Speaks the command-service's API (docs: command-service OpenAPI at ``/docs``)."""
+class _Commands:
+    """The command-service's API for one app (docs: command-service OpenAPI at ``/docs``)."""
+
+    app: App
 
     def __init__(
         self, base_url: str, token: str, ledger: Ledger, name: str = "client", timeout: float = 15
@@ -49,6 +56,7 @@ class CommandClient:
         )
         self.ledger = ledger
         self.name = name
+        self.route = self.app.aggregates[0].route
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -59,7 +67,7 @@ class CommandClient:
         method: str,
         path: str,
         body: dict[str, Any],
-        product_id: str | None,
+        aggregate_id: str | None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         replay: bool = False,
@@ -73,22 +81,44 @@ class CommandClient:
             response = await self.http.request(method, path, json=body, headers=headers)
         except httpx.TransportError:
             self.ledger.add(
-                CommandRecord(kind, product_id, None, None, self.name, idempotency_key, replay)
+                CommandRecord(
+                    kind,
+                    aggregate_id,
+                    None,
+                    None,
+                    self.name,
+                    idempotency_key,
+                    replay,
+                    self.app.name,
+                )
             )
-            return Outcome(None, None, {}, product_id, None)
+            return Outcome(None, None, {}, aggregate_id, None)
         try:
             payload: Any = response.json()
         except ValueError:
             payload = response.text
-        if product_id is None and isinstance(payload, dict) and payload.get("id"):
-            product_id = str(payload["id"])
+        if aggregate_id is None and isinstance(payload, dict) and payload.get("id"):
+            aggregate_id = str(payload["id"])
         version = _version_of(payload) if response.is_success else None
         self.ledger.add(
             CommandRecord(
-                kind, product_id, response.status_code, version, self.name, idempotency_key, replay
+                kind,
+                aggregate_id,
+                response.status_code,
+                version,
+                self.name,
+                idempotency_key,
+                replay,
+                self.app.name,
             )
         )
-        return Outcome(response.status_code, payload, dict(response.headers), product_id, version)
+        return Outcome(response.status_code, payload, dict(response.headers), aggregate_id, version)
+
+
+class CommandClient(_Commands):
+    """The catalog's commands."""
+
+    app = catalog_app
 
     async def create(
         self,
@@ -111,7 +141,7 @@ class CommandClient:
         if product_id is not None:
             body["product_id"] = product_id
         return await self._send(
-            "create", "POST", "/api/products", body, product_id, None, idempotency_key, replay
+            "create", "POST", self.route, body, product_id, None, idempotency_key, replay
         )
 
     async def update(
@@ -125,7 +155,7 @@ class CommandClient:
         return await self._send(
             "update",
             "PATCH",
-            f"/api/products/{product_id}",
+            f"{self.route}/{product_id}",
             dict(fields),
             product_id,
             expected_version,
@@ -144,7 +174,7 @@ class CommandClient:
         return await self._send(
             "price",
             "POST",
-            f"/api/products/{product_id}/price",
+            f"{self.route}/{product_id}/price",
             {"price": str(price)},
             product_id,
             expected_version,
@@ -164,7 +194,7 @@ class CommandClient:
         return await self._send(
             "discontinue",
             "POST",
-            f"/api/products/{product_id}/discontinue",
+            f"{self.route}/{product_id}/discontinue",
             body,
             product_id,
             expected_version,
@@ -172,27 +202,83 @@ class CommandClient:
         )
 
 
+class OrderClient(_Commands):
+    """The orders app's commands; ``order_id`` is the client's, so an unknown outcome still
+    names the order."""
+
+    app = orders_app
+
+    async def place(
+        self,
+        order_id: str,
+        customer_id: str,
+        lines: list[tuple[str, int, Decimal]],
+        currency: str = "EUR",
+    ) -> Outcome:
+        body = {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "currency": currency,
+            "lines": [{"product_id": p, "quantity": q, "unit_price": str(u)} for p, q, u in lines],
+        }
+        return await self._send("place", "POST", self.route, body, order_id)
+
+    async def add_line(
+        self,
+        order_id: str,
+        product_id: str,
+        quantity: int,
+        unit_price: Decimal,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        body = {"product_id": product_id, "quantity": quantity, "unit_price": str(unit_price)}
+        path = f"{self.route}/{order_id}/lines"
+        return await self._send("add_line", "POST", path, body, order_id, expected_version)
+
+    async def remove_line(
+        self, order_id: str, product_id: str, expected_version: int | None = None
+    ) -> Outcome:
+        path = f"{self.route}/{order_id}/lines/remove"
+        body = {"product_id": product_id}
+        return await self._send("remove_line", "POST", path, body, order_id, expected_version)
+
+    async def transition(
+        self, order_id: str, kind: str, expected_version: int | None = None
+    ) -> Outcome:
+        """``submit``, ``ship`` or ``cancel``."""
+        path = f"{self.route}/{order_id}/{kind}"
+        return await self._send(kind, "POST", path, {}, order_id, expected_version)
+
+
 class QueryClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 15) -> None:
+    """The query-service's reads of one app's fold read model and its totals."""
+
+    def __init__(
+        self, base_url: str, token: str, app: App = catalog_app, timeout: float = 15
+    ) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
+        folds = [rm for rm in app.read_models if rm.is_fold]
+        self.route = folds[0].route
+        self.totals_route = next(rm.route for rm in app.read_models if not rm.is_fold)
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     async def get(
-        self, product_id: str, min_version: int | None = None, wait_ms: int | None = None
+        self, document_id: str, min_version: int | None = None, wait_ms: int | None = None
     ) -> httpx.Response:
         params: dict[str, int] = {}
         if min_version is not None:
             params["min_version"] = min_version
         if wait_ms is not None:
             params["wait_ms"] = wait_ms
-        return await self.http.get(f"/api/products/{product_id}", params=params)
+        return await self.http.get(f"{self.route}/{document_id}", params=params)
 
     async def search(self, **params: Any) -> httpx.Response:
-        return await self.http.get("/api/products/search", params=params)
+        return await self.http.get(f"{self.route}/search", params=params)
 
     async def stats(self) -> httpx.Response:
-        return await self.http.get("/api/categories/stats")
+        """The totals read model: ``{"items": [...]}``."""
+        return await self.http.get(self.totals_route)

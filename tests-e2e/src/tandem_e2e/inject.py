@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from tandem.events import DomainEvent
-from tandem_catalog.contract import cloudevent_headers
+from tandem.runtime.contract import cloudevent_headers
 
 
 class Injector:

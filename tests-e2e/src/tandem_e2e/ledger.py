@@ -12,7 +12,7 @@ Outcome = Literal["accepted", "rejected", "unavailable", "unknown"]
 @dataclass(frozen=True)
 class CommandRecord:
     kind: str
-    product_id: str | None
+    aggregate_id: str | None
     status: int | None
     """HTTP status, or None when no response came back (the outcome is unknown)."""
     version: int | None
@@ -21,6 +21,8 @@ class CommandRecord:
     idempotency_key: str | None = None
     replay: bool = False
     """True for a deliberate Idempotency-Key replay (appends nothing by contract)."""
+    app: str = "catalog"
+    """The app (declaration name) whose aggregate the command addressed."""
 
     @property
     def outcome(self) -> Outcome:
@@ -47,14 +49,18 @@ class Ledger:
     def sent(self) -> int:
         return len(self.records)
 
-    def accepted(self) -> list[CommandRecord]:
-        return [r for r in self.records if r.outcome == "accepted" and not r.replay]
+    def of(self, app: str | None) -> list[CommandRecord]:
+        return [r for r in self.records if app is None or r.app == app]
 
-    def unknown(self) -> list[CommandRecord]:
-        return [r for r in self.records if r.outcome == "unknown"]
+    def accepted(self, app: str | None = None) -> list[CommandRecord]:
+        return [r for r in self.of(app) if r.outcome == "accepted" and not r.replay]
 
-    def product_ids(self) -> set[str]:
-        return {r.product_id for r in self.records if r.product_id}
+    def unknown(self, app: str | None = None) -> list[CommandRecord]:
+        return [r for r in self.of(app) if r.outcome == "unknown"]
+
+    def ids(self, app: str | None = None) -> set[str]:
+        """The aggregate ids the commands (of one app, or all) addressed."""
+        return {r.aggregate_id for r in self.of(app) if r.aggregate_id}
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.records if r.outcome == outcome)

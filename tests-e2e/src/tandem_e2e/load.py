@@ -1,8 +1,13 @@
-"""A steady, seeded command load from several concurrent clients.
+"""A steady, seeded command load from several concurrent clients, on both apps.
+
+Each client sends catalog commands and (a share ``ORDER_SHARE`` of its commands) orders
+commands, each on aggregates it owns.
 
 Each client owns the products it created, so it knows their versions and sends ``If-Match``
-with them; a product whose last command had an unknown outcome (timeout, reset) is retired
-from the client's pool because its version is no longer certain. Commands that get 503 (a
+with them; an aggregate whose last command had an unknown outcome (timeout, reset) is retired
+from the client's pool because its version is no longer certain. Order commands are always
+legal by the model's rules (:class:`~tandem_e2e.model.OrderState`), so under load every one
+is accepted unless a server is down. Commands that get 503 (a
 server down) are expected during faults and simply counted.
 """
 
@@ -13,11 +18,23 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from tandem_e2e.clients import CommandClient, Outcome
+from tandem_e2e.clients import CommandClient, OrderClient, Outcome
 from tandem_e2e.ledger import Ledger
+from tandem_e2e.model import OPEN, SUBMITTED, OrderState
 from tandem_e2e.system import System
 
 CATEGORIES = ("books", "games", "tools", "garden", "music")
+ORDER_SHARE = 0.3
+"""The share of a load's commands that go to the orders app."""
+
+
+def floors(total: int, fraction: float = 0.5) -> dict[str, int]:
+    """Per app, ``fraction`` of the commands a load of ``total`` sends it on average: the
+    floors of a load scenario (the draw of the app per command is random, hence the margin)."""
+    return {
+        "catalog": int(total * (1 - ORDER_SHARE) * fraction),
+        "orders": int(total * ORDER_SHARE * fraction * 0.7),
+    }
 
 
 def random_price(rng: random.Random) -> Decimal:
@@ -42,8 +59,8 @@ async def one_command(
             rng.choice(CATEGORIES),
             description=f"load {tag}",
         )
-        if outcome.ok and outcome.product_id and outcome.version:
-            state.versions[outcome.product_id] = outcome.version
+        if outcome.ok and outcome.aggregate_id and outcome.version:
+            state.versions[outcome.aggregate_id] = outcome.version
         return outcome
     pid = rng.choice(live)
     version = state.versions[pid]
@@ -69,6 +86,44 @@ async def one_command(
     return outcome
 
 
+async def one_order_command(
+    client: OrderClient, orders: dict[str, OrderState], rng: random.Random, tag: str
+) -> Outcome:
+    """One legal command: place, add or remove a line, submit, ship or cancel."""
+    live = [oid for oid, o in orders.items() if o.status in (OPEN, SUBMITTED)]
+    if not live or rng.random() < 0.25:
+        oid = f"{tag}-{rng.randrange(16**10):010x}"
+        lines = {f"p-{rng.randrange(50)}": (rng.randint(1, 4), random_price(rng))}
+        customer = f"{tag}-c{rng.randrange(4)}"
+        outcome = await client.place(oid, customer, [(p, q, u) for p, (q, u) in lines.items()])
+        if outcome.ok:
+            orders[oid] = OrderState(customer, lines)
+        return outcome
+    oid = rng.choice(live)
+    order = orders[oid]
+    if order.status == OPEN:
+        kinds = ["add_line", "add_line", "remove_line", "submit", "submit", "cancel"]
+    else:
+        kinds = ["ship", "ship", "cancel"]
+    first = next(iter(order.lines), None)
+    kind = rng.choice([k for k in kinds if order.allows(k, first if k == "remove_line" else None)])
+    product, quantity, price = first or "", 0, random_price(rng)
+    if kind == "add_line":
+        product, quantity = f"p-{rng.randrange(50, 100)}", rng.randint(1, 4)
+        while product in order.lines:
+            product = f"p-{rng.randrange(50, 100)}"
+        outcome = await client.add_line(oid, product, quantity, price, order.version)
+    elif kind == "remove_line":
+        outcome = await client.remove_line(oid, product, order.version)
+    else:
+        outcome = await client.transition(oid, kind, order.version)
+    if outcome.ok:
+        order.apply(kind, product, quantity, price)
+    elif outcome.status is None or outcome.status == 409:
+        orders.pop(oid)  # state unknown now: leave this order alone
+    return outcome
+
+
 async def steady_load(
     system: System,
     ledger: Ledger,
@@ -90,13 +145,19 @@ async def steady_load(
     async def run(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         client = system.command_client(ledger, f"{tag}-{index}")
+        order_client = system.order_client(ledger, f"{tag}-{index}")
         state = ClientState()
+        orders: dict[str, OrderState] = {}
         try:
             while remaining[0] > 0 and not (stop and stop.is_set()):
                 remaining[0] -= 1
-                await one_command(client, state, rng, tag)
+                if rng.random() < ORDER_SHARE:
+                    await one_order_command(order_client, orders, rng, f"{tag}-{index}")
+                else:
+                    await one_command(client, state, rng, tag)
                 await asyncio.sleep(pace_s)
         finally:
             await client.aclose()
+            await order_client.aclose()
 
     await asyncio.gather(*(run(i) for i in range(clients)))

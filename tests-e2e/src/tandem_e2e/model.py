@@ -84,3 +84,90 @@ def differences(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, A
         if not same:
             diff[key] = (got, want)
     return diff
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+OPEN, SUBMITTED, SHIPPED, CANCELLED = "open", "submitted", "shipped", "cancelled"
+COUNTED = (SUBMITTED, SHIPPED)
+"""An order counts in its customer's totals from submission until it is cancelled."""
+
+
+@dataclass
+class OrderState:
+    """What the model knows of one order: the orders rules as a user reads them, written
+    again here (not imported from ``tandem_orders``), so a rule the app breaks shows."""
+
+    customer_id: str
+    lines: dict[str, tuple[int, Decimal]]
+    status: str = OPEN
+    version: int = 1
+
+    @property
+    def total(self) -> Decimal:
+        return sum((price * qty for qty, price in self.lines.values()), Decimal("0.00"))
+
+    def allows(self, kind: str, product_id: str | None = None) -> bool:
+        """Whether the rules accept ``kind`` now (else: 409)."""
+        if kind == "add_line":
+            return self.status == OPEN and product_id not in self.lines
+        if kind == "remove_line":
+            return self.status == OPEN and product_id in self.lines
+        if kind == "submit":
+            return self.status == OPEN and bool(self.lines)
+        if kind == "ship":
+            return self.status == SUBMITTED
+        if kind == "cancel":
+            return self.status in (OPEN, SUBMITTED)
+        raise ValueError(kind)
+
+    def apply(
+        self, kind: str, product_id: str = "", quantity: int = 0, price: Decimal = CENT
+    ) -> None:
+        """An accepted command's effect (one event, one version)."""
+        if kind == "add_line":
+            self.lines[product_id] = (quantity, price)
+        elif kind == "remove_line":
+            del self.lines[product_id]
+        else:
+            self.status = {"submit": SUBMITTED, "ship": SHIPPED, "cancel": CANCELLED}[kind]
+        self.version += 1
+
+    def differences(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The query API's document against the model."""
+        got = {
+            "status": doc.get("status"),
+            "version": doc.get("version"),
+            "customer_id": doc.get("customer_id"),
+            "lines": sorted(
+                (ln["product_id"], int(ln["quantity"]), money(ln["unit_price"]))
+                for ln in doc.get("lines", [])
+            ),
+            "total": money(doc.get("total", "0")),
+        }
+        want = {
+            "status": self.status,
+            "version": self.version,
+            "customer_id": self.customer_id,
+            "lines": sorted((p, q, money(u)) for p, (q, u) in self.lines.items()),
+            "total": money(self.total),
+        }
+        return {k: (got[k], v) for k, v in want.items() if got[k] != v}
+
+
+@dataclass
+class OrderModel:
+    orders: dict[str, OrderState] = field(default_factory=dict)
+    uncertain: set[str] = field(default_factory=set)
+    """Orders with an unknown-outcome command: only the fold check can judge them."""
+
+    def certain(self) -> dict[str, OrderState]:
+        return {oid: o for oid, o in self.orders.items() if oid not in self.uncertain}
+
+    def customer_totals(self, customers: set[str]) -> dict[str, tuple[int, Decimal]]:
+        totals: dict[str, tuple[int, Decimal]] = {c: (0, Decimal("0.00")) for c in customers}
+        for order in self.orders.values():
+            if order.status in COUNTED and order.customer_id in customers:
+                count, amount = totals[order.customer_id]
+                totals[order.customer_id] = (count + 1, money(amount + order.total))
+        return totals
