@@ -3,14 +3,39 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from tandem.app import AggregateCommand
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Price = Annotated[Decimal, Field(gt=0, max_digits=20, allow_inf_nan=False)]
+_PRICE = r"^(?=.*[1-9])[0-9]{1,6}(\.[0-9]{1,2})?$"  # above 0, below a million, 2 decimals
+
+
+def _price_shape(value: object) -> object:
+    """A price string is plain decimal notation, so the strings the schema publishes are the
+    strings accepted (no exponent, sign, spaces or empty string)."""
+    if isinstance(value, str) and re.fullmatch(_PRICE, value) is None:
+        raise ValueError("a price is a decimal number such as 12.50")
+    return value
+
+
+Price = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=20, allow_inf_nan=False),
+    BeforeValidator(_price_shape),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 999999.99, "multipleOf": 0.01},
+                {"type": "string", "pattern": _PRICE},
+            ],
+            "description": 'Above 0, at most 2 decimals: a JSON number or a string ("12.50")',
+        }
+    ),
+]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 
 

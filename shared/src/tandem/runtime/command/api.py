@@ -108,7 +108,22 @@ def _body_schema(spec: AggregateSpec, route: CommandRoute) -> dict[str, Any]:
     # On create the server picks the id when the client does not.
     optional = hidden | {spec.id_field}
     schema["required"] = [r for r in schema.get("required", []) if r not in optional]
-    return schema
+    inlined: dict[str, Any] = _inline_definitions(schema, schema.pop("$defs", {}))
+    return inlined
+
+
+def _inline_definitions(node: Any, definitions: dict[str, Any]) -> Any:
+    """Replace ``{"$ref": "#/$defs/X"}`` by X itself: a request body's schema sits inside the
+    OpenAPI document, where pydantic's ``#/$defs`` (nested models, e.g. an order's lines)
+    would point nowhere."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_definitions(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inline_definitions(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_definitions(item, definitions) for item in node]
+    return node
 
 
 def _expected_version(request: Request) -> int | None:
