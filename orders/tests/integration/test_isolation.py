@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 import websockets
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from orders_system import (
     catalog_projector,
@@ -255,11 +255,7 @@ async def test_each_projector_group_consumes_only_its_own_topic(
     for order_id in (same_id, order_only):
         await read(http, system, ORDERS.route, order_id, 1)
 
-    product_topic, order_topic = topics(system)
-    catalog_group = catalog_projector(system).env["TANDEM_GROUP_ID"]
-    orders_group = orders_projector(system).env["TANDEM_GROUP_ID"]
-    assert await _committed_topics(system, catalog_group, product_topic) == {product_topic}
-    assert await _committed_topics(system, orders_group, order_topic) == {order_topic}
+    orders_lettered = await _dead_lettered(http, orders_projector(system))
 
     # Each projector applied exactly its own app's events (all of them, nothing else).
     write_db = mongo_client[system.env["TANDEM_MONGO_WRITE_DB"]]
@@ -274,6 +270,14 @@ async def test_each_projector_group_consumes_only_its_own_topic(
             ),
             f"{app.name}'s projector applied the {stored} events of its store",
         )
+    # Caught up on its own topic, each group has committed offsets there and nowhere else.
+    product_topic, order_topic = topics(system)
+    catalog_group = catalog_projector(system).env["TANDEM_GROUP_ID"]
+    orders_group = orders_projector(system).env["TANDEM_GROUP_ID"]
+    assert await _committed_topics(system, catalog_group, product_topic) == {product_topic}
+    assert await _committed_topics(system, orders_group, order_topic) == {order_topic}
+    # Neither dead-lettered anything here: no record of the other app's topic reached it.
+    assert await _dead_lettered(http, orders_projector(system)) == orders_lettered
     assert (
         await metric(
             http,
@@ -417,19 +421,27 @@ async def _dead_lettered(http: httpx.AsyncClient, projector: Any) -> float:
 
 
 async def _committed_topics(system: RunningSystem, group: str, expected: str) -> set[str]:
-    """The topics ``group`` has committed offsets on, once it has committed on ``expected``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=system.env["TANDEM_KAFKA_BOOTSTRAP_SERVERS"])
+    """The topics ``group`` has committed offsets on, once its commits on ``expected`` reach
+    the topic's end (so a group that also read another topic has committed there too)."""
+    bootstrap = system.env["TANDEM_KAFKA_BOOTSTRAP_SERVERS"]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await admin.start()
+    await ends.start()
     try:
+        await ends.topics()  # fetches the cluster's metadata
+        partitions = ends.partitions_for_topic(expected) or set()
+        end = await ends.end_offsets([TopicPartition(expected, p) for p in partitions])
         for _ in range(300):
             offsets = await admin.list_consumer_group_offsets(group)
             committed = {tp.topic for tp, meta in offsets.items() if meta.offset >= 0}
-            if expected in committed:
+            if all(tp in offsets and offsets[tp].offset >= at for tp, at in end.items()):
                 return committed
             await asyncio.sleep(0.2)
-        return committed
+        raise AssertionError(f"{group} never committed {expected} up to {end}: {offsets}")
     finally:
         await admin.close()
+        await ends.stop()
 
 
 async def _active(read_db: Any, read_model: str) -> str:
