@@ -148,8 +148,8 @@ async def test_notices_caches_waiters_and_search_pages_stay_with_their_app(
     order_v1 = await read(http, system, ORDERS.route, same_id, 1)
 
     # Redis: one key per read model, each holding its own app's document.
-    cached_order = orjson.loads(await redis_client.get(ORDERS.cache_key(same_id)))
-    cached_product = orjson.loads(await redis_client.get(PRODUCTS.cache_key(same_id)))
+    cached_order = await _cached(redis_client, ORDERS.cache_key(same_id))
+    cached_product = await _cached(redis_client, PRODUCTS.cache_key(same_id))
     assert (cached_order["customer_id"], cached_order["version"]) == (customer, 1)
     assert (cached_product["category"], cached_product["version"]) == (category, 1)
     assert "customer_id" not in cached_product
@@ -199,7 +199,7 @@ async def test_notices_caches_waiters_and_search_pages_stay_with_their_app(
         # The product's own page was dropped: it shows the new price.
         repriced = await search(http, system, PRODUCTS.route, category=category)
         assert [(p["id"], p["price"]) for p in repriced["items"]] == [(same_id, 3.0)]
-        assert orjson.loads(await redis_client.get(ORDERS.cache_key(same_id))) == cached_order
+        assert await _cached(redis_client, ORDERS.cache_key(same_id)) == cached_order
 
         # Only the order's own v2 answers the reader, and its socket's first frame is the order's.
         assert await add_line(http, system, same_id, f"{same_id}-extra") == 2
@@ -400,6 +400,12 @@ async def test_rebuilding_orders_leaves_the_catalog_untouched(
 
 async def _equals(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def _cached(redis: Redis, key: str) -> Any:
+    raw = await redis.get(key)
+    assert raw is not None, f"no Redis entry {key}"
+    return orjson.loads(raw)
 
 
 async def _lookups(
