@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from tandem.events import DomainEvent, EventRegistry, default_registry
+from tandem.events import DomainEvent, default_registry
 
 AGGREGATE_TYPE = "Product"
 DEFAULT_CATEGORY = "uncategorized"
@@ -56,19 +56,8 @@ PRODUCT_EVENT_TYPES: tuple[str, ...] = (
 )
 
 
-CATALOG_REGISTRY = EventRegistry()
-"""The product events and nothing else: what the services decode with.
-
-Every ``DomainEvent`` subclass also lands in ``tandem.events.default_registry`` under its class
-name, so an application or a test module that defines another ``ProductCreated`` replaces it
-there. The services decode with this registry instead, so no other code loaded in the same
-process can change what a stored or published product event means.
-"""
-for _event_cls in (ProductCreated, ProductDetailsUpdated, ProductPriceChanged, ProductDiscontinued):
-    CATALOG_REGISTRY.register(_event_cls)
-
-
-@CATALOG_REGISTRY.upcaster(ProductCreated.event_type, from_version=1)
+# Registered in the app's registry by the declaration (``App(upcasters=...)``), and in the
+# library's default registry for in-process users of these events.
 @default_registry.upcaster(ProductCreated.event_type, from_version=1)
 def product_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     # v1 products had no category; they are filed under the default one.
@@ -77,7 +66,6 @@ def product_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "AGGREGATE_TYPE",
-    "CATALOG_REGISTRY",
     "DEFAULT_CATEGORY",
     "PRODUCT_EVENT_TYPES",
     "ProductCreated",

@@ -3,8 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from tandem_catalog.app import app as catalog
 from tandem_catalog.events import (
-    CATALOG_REGISTRY,
     DEFAULT_CATEGORY,
     ProductCreated,
     ProductPriceChanged,
@@ -21,7 +21,7 @@ def test_round_trip_keeps_decimal_price() -> None:
     assert data["price"] == "19.99"
     assert data["event_type"] == "ProductCreated"
     assert data["schema_version"] == 2
-    assert CATALOG_REGISTRY.deserialize(data) == event
+    assert catalog.registry.deserialize(data) == event
 
 
 def test_v1_product_created_is_upcast_with_default_category() -> None:
@@ -35,7 +35,7 @@ def test_v1_product_created_is_upcast_with_default_category() -> None:
         "description": "from before categories",
         "price": "5.00",
     }
-    event = CATALOG_REGISTRY.deserialize(stored_v1)
+    event = catalog.registry.deserialize(stored_v1)
     assert isinstance(event, ProductCreated)
     assert event.category == DEFAULT_CATEGORY
     assert event.price == Decimal("5.00")

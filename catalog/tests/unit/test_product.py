@@ -8,8 +8,8 @@ import pytest
 from tandem.errors import DomainError
 from tandem.testing.aggregate import AggregateScenario
 from tandem_catalog import Product
+from tandem_catalog.app import app as catalog
 from tandem_catalog.events import (
-    CATALOG_REGISTRY,
     DEFAULT_CATEGORY,
     ProductCreated,
     ProductDetailsUpdated,
@@ -163,7 +163,7 @@ def test_a_v1_product_created_is_read_through_the_upcaster() -> None:
         "description": "",
         "price": "3.50",
     }
-    event = CATALOG_REGISTRY.deserialize(stored_v1)
+    event = catalog.registry.deserialize(stored_v1)
     assert isinstance(event, ProductCreated)
     assert event.category == DEFAULT_CATEGORY
     assert Product.from_history(PID, [event]).category == DEFAULT_CATEGORY

@@ -32,9 +32,10 @@ from projector_helpers import (
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from tandem.runtime.contract import dlq_topic
 from tandem.testing.infra import InfraEndpoints
 from tandem.testing.proxy import TcpProxy
-from tandem_catalog.contract import dlq_topic, product_cache_key
+from tandem_catalog.app import app as catalog
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +215,7 @@ async def test_redis_killed_mid_stream_loses_nothing_and_the_cache_follows_again
         try:
             for pid in after:
                 doc = await env.read_db["products"].find_one({"_id": pid})
-                raw = await redis.get(product_cache_key(pid))
+                raw = await redis.get(catalog.read_model("products").cache_key(pid))
                 assert raw is not None, f"{pid} not cached after Redis came back"
                 assert orjson.loads(raw)["version"] == doc["version"]
         finally:
