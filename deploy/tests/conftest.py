@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +15,7 @@ import yaml
 # importlib mode does not put this folder on sys.path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-K8S = DEPLOY / "k8s"
-OVERLAYS = ("dev", "prod")
-ENSURE_KUSTOMIZE = DEPLOY / "tools" / "ensure-kustomize.sh"
-
-
-def tool_path(name: str) -> str | None:
-    """A console script installed in this environment (the venv's bin), else on PATH."""
-    candidate = Path(sysconfig.get_path("scripts")) / name
-    if candidate.exists():
-        return str(candidate)
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    return shutil.which(name)
+from deploy_support import ENSURE_KUSTOMIZE, K8S, OVERLAYS, render
 
 
 @pytest.fixture(scope="session")
@@ -49,18 +32,6 @@ def kustomize() -> str:
     if proc.returncode != 0:
         pytest.fail(f"ensure-kustomize.sh failed:\n{proc.stderr}")
     return proc.stdout.strip().splitlines()[-1]
-
-
-def render(kustomize: str, path: Path) -> list[dict[str, Any]]:
-    """`kustomize build path` as a list of resources; raises CalledProcessError on failure."""
-    proc = subprocess.run(
-        [kustomize, "build", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
 
 
 @pytest.fixture(scope="session")

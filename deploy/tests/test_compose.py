@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from conftest import ROOT
+from deploy_support import ROOT
 
 pytestmark = pytest.mark.deploy
 

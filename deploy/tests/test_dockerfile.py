@@ -12,8 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from conftest import ROOT, tool_path
+from deploy_support import ROOT, tool_path
 
 pytestmark = pytest.mark.deploy
 

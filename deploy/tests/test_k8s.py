@@ -13,11 +13,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from deploy_support import ENSURE_KUSTOMIZE, K8S, OVERLAYS, render
 from k8s_policy import TANDEM_SERVICES, policy_violations, validate_all, validate_resource
 from tandem.runtime.projector.served import Served, select
 from tandem.runtime.projector.settings import ProjectorSettings
-
-from conftest import ENSURE_KUSTOMIZE, K8S, OVERLAYS, render
 
 pytestmark = pytest.mark.deploy
 

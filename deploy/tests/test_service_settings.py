@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 import yaml
+from deploy_support import K8S, ROOT
 from pydantic_settings import BaseSettings
 from tandem.runtime.command.settings import CommandServiceSettings
 from tandem.runtime.projector.served import select
 from tandem.runtime.projector.settings import ProjectorSettings
 from tandem.runtime.query.settings import QueryServiceSettings
-
-from conftest import K8S, ROOT
 
 pytestmark = pytest.mark.deploy
 

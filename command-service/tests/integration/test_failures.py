@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 from tandem.testing.infra import InfraEndpoints
 from tandem.testing.proxy import TcpProxy
-from tandem_catalog.events import CATALOG_REGISTRY
+from tandem_catalog.app import app as catalog
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,7 @@ async def test_kafka_down_commands_still_201_and_events_arrive_after_restart(
 
         await asyncio.to_thread(_stack, env, "up", "kafka")
         records = await consume_topic(running.topic, 6, timeout=90, bootstrap=bootstrap)
-        published = {CATALOG_REGISTRY.deserialize_json(r.value).aggregate_id for r in records}
+        published = {catalog.registry.deserialize_json(r.value).aggregate_id for r in records}
         assert set(ids) <= published
         async with asyncio.timeout(30):
             while True:

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-from tandem_catalog.events import CATALOG_REGISTRY, ProductCreated, ProductPriceChanged
+from tandem_catalog.app import app as catalog
+from tandem_catalog.events import ProductCreated, ProductPriceChanged
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ async def test_created_product_event_is_on_the_topic_with_cloudevents_headers(
     [record] = await consume_topic(running.topic, 1)
     assert record.key == product_id.encode()
     headers = {name: value.decode() for name, value in record.headers}
-    event = CATALOG_REGISTRY.deserialize_json(record.value)
+    event = catalog.registry.deserialize_json(record.value)
     assert isinstance(event, ProductCreated)
     assert (event.aggregate_id, event.version, event.price) == (product_id, 1, Decimal("19.99"))
     assert event.correlation_id == "corr-123"
@@ -100,7 +101,7 @@ async def test_relay_publishes_a_commit_whose_publish_was_skipped(
         )
         records = await consume_topic(running.topic, 2, timeout=20)
         assert [r.key for r in records] == [product_id.encode()] * 2
-        versions = [CATALOG_REGISTRY.deserialize_json(r.value).version for r in records]
+        versions = [catalog.registry.deserialize_json(r.value).version for r in records]
         assert versions == [1, 2]  # per-aggregate version order
         async with asyncio.timeout(10):
             while True:
@@ -124,6 +125,6 @@ async def test_updates_follow_in_version_order_on_one_partition(
         assert response.json()["version"] == version + 1
     records = await consume_topic(running.topic, 4)
     assert len({r.partition for r in records}) == 1
-    events = [CATALOG_REGISTRY.deserialize_json(r.value) for r in records]
+    events = [catalog.registry.deserialize_json(r.value) for r in records]
     assert [e.version for e in events] == [1, 2, 3, 4]
     assert [e.event_type for e in events] == ["ProductCreated"] + ["ProductPriceChanged"] * 3
