@@ -29,6 +29,13 @@ logger = logging.getLogger("projector")
 
 
 async def run(settings: ProjectorSettings) -> None:
+    # SIGTERM/SIGINT from the first moment: one that arrives while the process still starts
+    # (topics, clients, indexes: seconds on a busy machine) ends it cleanly once the consumer
+    # exists, instead of killing it with the default handler.
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
     async with clients(settings) as c:
         # Subscribing to a missing topic would idle until the next metadata refresh (minutes).
         await ensure_topics(
@@ -65,9 +72,10 @@ async def run(settings: ProjectorSettings) -> None:
             )
         )
         server_task = asyncio.create_task(server.serve())
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
+        if stop_requested.is_set():
+            runner.stop()
         work = asyncio.create_task(runner.run())
         stop_wait = asyncio.create_task(runner.stopping.wait())
         await asyncio.wait([work, stop_wait], return_when=asyncio.FIRST_COMPLETED)
