@@ -4,6 +4,7 @@ it" program as a process of its own, then the rebuild command."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -22,31 +23,32 @@ async def test_the_tutorial_runs_as_written(
     infra: InfraEndpoints, unique_name: str, tmp_path: Path
 ) -> None:
     (try_it,) = [b for b in blocks() if b.label == "try it"]
-    rebuild = [b for b in blocks() if b.lang == "bash"][-1].body.split()
+    rebuild = [b for b in blocks() if b.lang == "bash"][-1].body.splitlines()[-1].split()
     token = issue_token(TandemSettings(), "reader", ["orders:write", "orders:read"], 600)
     async with running_system(
         infra.as_env(), apps=["tandem_orders.app:app"], name=unique_name
     ) as system:
         program = tmp_path / "try_it.py"
-        program.write_text(
-            f"COMMANDS = {system.commands!r}\nQUERIES = {system.queries!r}\n"
-            f"WS = {system.ws!r}\ntoken = {token!r}\n\n{try_it.body}"
-        )
+        program.write_text(try_it.body)
+        addresses = {"COMMANDS": system.commands, "QUERIES": system.queries, "WS": system.ws}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(program), stdout=asyncio.subprocess.PIPE
+            sys.executable,
+            str(program),
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **addresses, "TOKEN": token},
         )
         out, _ = await asyncio.wait_for(proc.communicate(), 120)
         printed = out.decode().splitlines()
         assert proc.returncode == 0, printed
         assert printed == [
-            "201 {'id': 'o-1001', 'version': 1}",
+            "201 1",
             "submitted 25.00",
             "[('OrderPlaced', 1), ('OrderSubmitted', 2)]",
             "409 order_not_open",
         ]
 
-        assert rebuild[:3] == ["python", "-m", "projector"]
-        code, output = await system.projector_cli(*rebuild[3:])
+        assert rebuild[:5] == ["uv", "run", "python", "-m", "projector"]
+        code, output = await system.projector_cli(*rebuild[5:])
         assert code == 0, output
         assert "orders now read from orders_" in output
         auth = {"Authorization": f"Bearer {token}"}

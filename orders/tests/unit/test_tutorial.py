@@ -31,9 +31,8 @@ def test_every_block_is_checked() -> None:
     test runs both); nothing else, so no block goes stale unseen."""
     for block in blocks():
         if block.lang == "bash":
-            assert all(
-                line.startswith(("python -m ", "export ")) for line in block.body.splitlines()
-            )
+            for line in block.body.splitlines():
+                assert line.startswith(("uv run python -m ", "export TANDEM_APPS=")), line
         else:
             assert "/" in block.label or block.label == "try it", block
     (try_it,) = [b for b in blocks() if b.label == "try it"]
@@ -42,10 +41,11 @@ def test_every_block_is_checked() -> None:
 
 def test_the_commands_are_the_ones_the_services_run() -> None:
     run, rebuild = [b for b in blocks() if b.lang == "bash"]
-    commands = [line.rstrip(" &") for line in run.body.splitlines() if line.startswith("python")]
-    assert commands == [f"python -m {' '.join(c)}" for c in SERVICE_COMMANDS]
-    assert run.body.splitlines()[0] == "export TANDEM_APPS=tandem_orders.app:app"
-    assert rebuild.body.strip() == "python -m projector rebuild orders"
+    commands = [line.rstrip(" &") for line in run.body.splitlines() if line.startswith("uv")]
+    assert commands == [f"uv run python -m {' '.join(c)}" for c in SERVICE_COMMANDS]
+    for block in (run, rebuild):
+        assert block.body.splitlines()[0] == "export TANDEM_APPS=tandem_orders.app:app"
+    assert rebuild.body.splitlines()[1] == "uv run python -m projector rebuild orders"
 
 
 def test_the_size_stated_is_the_package_size() -> None:

@@ -51,8 +51,11 @@ class FoldReadModel(BatchProjection[Document]):
         return FoldReadModel(self.spec, self.db, collection)
 
     async def load(self, aggregate_ids: list[str]) -> Mapping[str, Document]:
+        """The stored documents, without ``_id``: a fold sees (and returns) the read model's
+        fields only, so the cache and the change notices carry the API shape whatever the
+        fold copies through."""
         cursor = self.db[self.collection].find({"_id": {"$in": aggregate_ids}})
-        return {doc["_id"]: doc async for doc in cursor}
+        return {str(doc.pop("_id")): doc async for doc in cursor}
 
     def version_of(self, state: Document) -> int:
         return int(state["version"])
