@@ -17,6 +17,10 @@
    Such reads get ``wait_ms`` ≤ 200: the answer (the documented 409 with the version the read
    side has) and its schema are the same, and the waiting itself is covered by the
    query-service integration tests.
+4. **One line per product on a new order.** An order names each product once (a 422
+   ``duplicate_line`` otherwise), a rule JSON Schema cannot state for an array of objects, so
+   the fuzzer's repeated lines get distinct product ids; the rule itself is covered by the
+   orders HTTP integration tests.
 """
 
 from __future__ import annotations
@@ -53,6 +57,22 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
             suffix = "-" + uuid.uuid4().hex
             headers[name] = value[: MAX_KEY_LENGTH - len(suffix)] + suffix
     _shorten_long_poll(case, headers)
+    _one_line_per_product(case)
+
+
+def _one_line_per_product(case: Any) -> None:
+    body = case.body if isinstance(case.body, dict) else None
+    lines = body.get("lines") if body is not None else None
+    if getattr(case, "method", "").upper() != "POST" or not isinstance(lines, list):
+        return
+    seen: set[object] = set()
+    for number, line in enumerate(lines):
+        product = line.get("product_id") if isinstance(line, dict) else None
+        if not isinstance(product, str):
+            continue
+        if product in seen:
+            line["product_id"] = f"{product[:50]}-{number}"
+        seen.add(line["product_id"])
 
 
 def _shorten_long_poll(case: Any, headers: dict[str, Any]) -> None:

@@ -227,8 +227,9 @@ def command_routes(spec: AggregateSpec, verifier: JWTVerifier) -> APIRouter:
     for route in spec.commands:
         schema = _body_schema(spec, route)
         body = {
-            # An empty body reads as {}: a whole command when no field of the body is required.
-            "required": bool(schema.get("required")),
+            # An empty body reads as {}: a whole command when the schema accepts {} (no
+            # required field, no "at least one of" constraint).
+            "required": any(schema.get(k) for k in ("required", "anyOf", "oneOf", "minProperties")),
             "content": {"application/json": {"schema": schema}},
         }
         if route.creates:
