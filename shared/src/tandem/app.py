@@ -226,6 +226,8 @@ class ReadModelSpec:
     document: type[BaseModel] | None = None
     read_scope: str | None = None
     live: bool = False
+    """Serve a WebSocket at ``/ws/<name>`` pushing its changes (every fold read model is cached
+    and announced on its channel either way, for ``min_version`` reads)."""
     indexes: Sequence[Index] = ()
     search: Search | None = None
     tag: str | None = None

@@ -11,7 +11,7 @@ healed from that app's event store); then write, in this order:
    ``members`` (see :mod:`tandem.runtime.projector.totals`);
 2. the documents (and the rebuild's ``next`` collection): one conditional update per
    aggregate, ``{_id, version: <stored>}``, upserting new ones;
-3. Redis, pipelined, for the live read models: the cache entries, then the change notices.
+3. Redis, pipelined, for every fold read model: the cache entries, then the change notices.
 
 A crash between any two writes replays the batch: every write is idempotent (conditional on
 versions, or logged under a deterministic id), so nothing is lost or counted twice.
@@ -196,8 +196,9 @@ class BatchApplier:
             await live.save(plan.changed())
             for extra in read.targets[1:]:
                 await self._follow(target, live.bound_to(extra), by_aggregate, plan)
-            if target.spec.live:
-                publish.append((target.spec, folded))
+            # Every fold read model: the query side caches each one and wakes its min_version
+            # readers on these notices; ``live`` only decides whether a WebSocket serves them.
+            publish.append((target.spec, folded))
             result.applied += plan.applied
             result.duplicates += plan.duplicates
             result.healed += plan.healed
