@@ -118,13 +118,20 @@ app = App(
             route="/api/meters",
             document=MeterView,
             live=True,
-        )
+        ),
+        # Not live (no WebSocket), still cached and announced for min_version readers.
+        ReadModelSpec(
+            "meter_history",
+            FoldProjection(fold_meter, [MeterOpened, MeterAdvanced]),
+            route="/api/meter-history",
+            read_scope="meters:read",
+        ),
     ],
 )
 
 
 async def test_a_test_declared_app_runs_on_the_three_services(
-    infra: InfraEndpoints, unique_name: str
+    infra: InfraEndpoints, unique_name: str, redis_client: Any
 ) -> None:
     token = issue_token(TandemSettings(), "tester", ["meters:write", "meters:read"], 300)
     auth = {"Authorization": f"Bearer {token}"}
@@ -155,6 +162,9 @@ async def test_a_test_declared_app_runs_on_the_three_services(
         }
         assert read.headers["etag"] == '"2"'
 
+        history = app.read_model("meter_history")
+        notices = redis_client.pubsub()
+        await notices.subscribe(history.channel)
         async with websockets.connect(f"{system.ws}/ws/meters?ids=m-1") as ws:
             await ws.send(json.dumps({"type": "auth", "token": token}))
             subscribed = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -163,6 +173,15 @@ async def test_a_test_declared_app_runs_on_the_three_services(
             frame = await _next_change(ws)
         assert (frame["read_model"], frame["id"], frame["version"]) == ("meters", "m-1", 3)
         assert frame["changed_fields"] == {"reading": 7}
+        # The read model without a WebSocket is announced too (its readers' caches and waiters
+        # follow the notices), under its own name.
+        announced = await _next_notice(notices)
+        await notices.aclose()
+        assert (announced["read_model"], announced["version"]) == ("meter_history", 3)
+        past = await http.get(
+            f"{system.queries}/api/meter-history/m-1", params={"min_version": 3, "wait_ms": 20_000}
+        )
+        assert (past.status_code, past.json()["reading"]) == (200, 7)
 
         code, output = await system.projector_cli("rebuild")
         assert code == 0
@@ -178,3 +197,13 @@ async def _next_change(ws: Any) -> dict[str, Any]:
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 20))
         if frame["type"] == "change":
             return frame
+
+
+async def _next_notice(pubsub: Any) -> dict[str, Any]:
+    for _ in range(200):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+        if message is not None:
+            notice: dict[str, Any] = json.loads(message["data"])
+            if notice["version"] == 3:
+                return notice
+    raise AssertionError("no change notice on the meter_history channel")
