@@ -11,7 +11,8 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from tandem.app import AggregateCommand
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-_PRICE = r"^(?=.*[1-9])[0-9]{1,6}(\.[0-9]{1,2})?$"  # above 0, below a million, 2 decimals
+# 0.01 to 999999.99 with at most 2 decimals (no lookahead: fuzzers generate from it).
+_PRICE = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,5}(\.[0-9]{1,2})?)$"
 
 
 def _price_shape(value: object) -> object:
