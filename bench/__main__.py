@@ -67,6 +67,11 @@ async def run(
     out_dir: Path,
     freshness_rate: float | None = None,
 ) -> dict[str, Any]:
+    # Inside the loop, SIGTERM cancels the run (its finally blocks stop the services) instead
+    # of raising KeyboardInterrupt wherever the interpreter happens to be.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     results: dict[str, Any] = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
@@ -240,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         import uvloop
 
         results = uvloop.run(run(sizes, only, ports, args.out, args.freshness_rate))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         log("interrupted: services and servers stopped")
         return 130
     finally:
