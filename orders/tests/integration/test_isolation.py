@@ -363,12 +363,18 @@ async def test_rebuilding_orders_leaves_the_catalog_untouched(
     await read(http, system, ORDERS.route, same_id, 2)
     await read(http, system, ORDERS.route, f"{same_id}-2", 1)
     await eventually(
-        lambda: _has_group(http, system, CATEGORY_STATS.route, "category", category),
-        "category stats count the product",
+        lambda: _shows(http, system, CATEGORY_STATS.route, category=category, price_sum=9.0),
+        "category stats count the product at its new price",
     )
     await eventually(
-        lambda: _has_group(http, system, CUSTOMER_TOTALS.route, "customer_id", customer),
+        lambda: _shows(
+            http, system, CUSTOMER_TOTALS.route, customer_id=customer, submitted_orders=1
+        ),
         "customer totals count the submitted order",
+    )
+    await eventually(
+        lambda: _cached_version(redis_client, PRODUCTS.cache_key(same_id), 2),
+        "the projector cached the product's last version",
     )
 
     read_db = mongo_client[system.env["TANDEM_MONGO_READ_DB"]]
@@ -406,6 +412,11 @@ async def _cached(redis: Redis, key: str) -> Any:
     raw = await redis.get(key)
     assert raw is not None, f"no Redis entry {key}"
     return orjson.loads(raw)
+
+
+async def _cached_version(redis: Redis, key: str, version: int) -> bool:
+    raw = await redis.get(key)
+    return raw is not None and orjson.loads(raw)["version"] == version
 
 
 async def _lookups(
@@ -455,11 +466,11 @@ async def _active(read_db: Any, read_model: str) -> str:
     return str(pointer["active"]) if pointer else read_model
 
 
-async def _has_group(
-    http: httpx.AsyncClient, system: RunningSystem, route: str, field: str, group: str
-) -> bool:
+async def _shows(http: httpx.AsyncClient, system: RunningSystem, route: str, **fields: Any) -> bool:
+    """Whether a totals read model has an item with these fields: a derived read model folds
+    after the products and orders it derives from, so a snapshot waits for its last change."""
     items = (await http.get(f"{system.queries}{route}")).json()["items"]
-    return any(item[field] == group for item in items)
+    return any(all(item.get(k) == v for k, v in fields.items()) for item in items)
 
 
 async def _search_items(http: httpx.AsyncClient, system: RunningSystem, customer: str) -> Any:
