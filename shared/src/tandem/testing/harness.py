@@ -8,12 +8,11 @@ replaces one method of the *service* a query handler reads from.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from tandem.event_store.protocol import EventStore
 from tandem.events import DomainEvent
-from tandem.handlers import CommandHandler, QueryHandler
+from tandem.handlers import CommandHandler, NullUnitOfWork, QueryHandler
 from tandem.projections.projection import Projection
 from tandem.result import Result
 
@@ -24,8 +23,9 @@ TReadModel = TypeVar("TReadModel")
 TEvent = TypeVar("TEvent")
 
 
-class MockUnitOfWork:
-    """A unit of work that records what the handler did with it."""
+class MockUnitOfWork(NullUnitOfWork):
+    """A unit of work that records what the handler did with it (entered, committed, rolled
+    back): the null unit of work plus ``entered``."""
 
     def __init__(self) -> None:
         self.entered = False
@@ -35,20 +35,6 @@ class MockUnitOfWork:
     async def __aenter__(self) -> MockUnitOfWork:
         self.entered = True
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def commit(self) -> None:
-        self.committed = True
-
-    async def rollback(self) -> None:
-        self.rolled_back = True
 
 
 class CommandTestHarness(Generic[TCommand, TResult]):
