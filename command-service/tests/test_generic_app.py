@@ -162,6 +162,25 @@ async def test_a_created_id_is_the_server_s_when_the_client_gives_none(tallies: 
 
 
 @pytest.mark.unit
+async def test_creating_a_taken_id_is_409_already_exists_and_appends_nothing(
+    tallies: Running,
+) -> None:
+    first = await tallies.client.post(
+        "/api/tallies", json={"tally_id": "t-9"}, headers=tallies.auth()
+    )
+    assert first.status_code == 201, first.text
+    again = await tallies.client.post(
+        "/api/tallies", json={"tally_id": "t-9"}, headers=tallies.auth()
+    )
+    assert again.status_code == 409, again.text
+    error = again.json()["error"]
+    assert error["code"] == "already_exists"
+    assert error["details"] == {"id": "t-9", "current_version": 1}
+    assert "None" not in error["message"]
+    assert [e.version for e in await tallies.store.get_events("t-9")] == [1]
+
+
+@pytest.mark.unit
 async def test_the_runtime_stamps_correlation_and_causation(tallies: Running) -> None:
     mediator = tallies.service.mediator
     opened = await mediator.execute_command(

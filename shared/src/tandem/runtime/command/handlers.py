@@ -64,6 +64,17 @@ def version_conflict(
     )
 
 
+def already_exists(aggregate_type: str, aggregate_id: str, current: int) -> DomainError:
+    """409 for a create whose id has a stream already: the client picked a taken id (or
+    retried a create without an Idempotency-Key), which is not a race on a version."""
+    return DomainError(
+        "already_exists",
+        f"{aggregate_type.lower()} {aggregate_id!r} exists already (at version {current})",
+        status_code=409,
+        details={"id": aggregate_id, "current_version": current},
+    )
+
+
 class AggregateCommandHandler(CommandHandler[Command[Any], CommandAccepted]):
     """Every command of one aggregate type; register it on the mediator for each command."""
 
@@ -100,7 +111,12 @@ class AggregateCommandHandler(CommandHandler[Command[Any], CommandAccepted]):
             self._gate.check()
             aggregate = route.create(command)
             self._stamp(aggregate, command)
-            return await self._save(aggregate, expected=None)
+            try:
+                return await self._append(aggregate)
+            except ConcurrencyError as exc:
+                raise already_exists(
+                    self.spec.aggregate_type, aggregate.id, exc.actual_version
+                ) from None
         assert route.decide is not None  # CommandRoute holds exactly one of the two
         return await self._change(command, route)
 

@@ -50,9 +50,9 @@ def camel(name: str) -> str:
 
 
 def noun(spec: ReadModelSpec) -> str:
-    """How messages name one document: ``counter`` for a ``Counter`` document model, else
-    the read model's name."""
-    return spec.document.__name__.lower() if spec.document is not None else spec.name
+    """How messages name one document: ``orders document`` (the read model's name, which the
+    reader knows from the route; a document class name such as ``OrderView`` is not)."""
+    return f"{spec.name} document"
 
 
 _MADE: dict[tuple[int, str], tuple[ReadModelSpec, type[Query[Any]]]] = {}
