@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 def test_every_block_naming_a_file_is_that_file() -> None:
     named = [b for b in blocks() if "/" in b.label]
-    assert len(named) == 8
+    assert len(named) == 9
     for block in named:
         path, excerpt = block.label.removesuffix(" (excerpt)"), block.label.endswith("(excerpt)")
         text = (ROOT / path).read_text()
