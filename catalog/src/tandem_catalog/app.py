@@ -22,7 +22,6 @@ from tandem.app import (
     Search,
     TotalsProjection,
 )
-from tandem.read_model.models import SearchQuery
 
 from tandem_catalog.commands import (
     ChangeProductPrice,
@@ -43,24 +42,6 @@ from tandem_catalog.queries import CategoryStat, SearchProducts
 from tandem_catalog.queries import Product as ProductView
 
 EVENTS = (ProductCreated, ProductDetailsUpdated, ProductPriceChanged, ProductDiscontinued)
-
-
-def _search(query: SearchProducts) -> SearchQuery:
-    price = {
-        op: v for op, v in (("gte", query.min_price), ("lte", query.max_price)) if v is not None
-    }
-    filters: dict[str, object] = {
-        k: v for k, v in (("category", query.category), ("status", query.status)) if v is not None
-    }
-    if price:
-        filters["price"] = price
-    return SearchQuery(
-        search_term=query.q,
-        filters=filters,
-        sort=query.sort,
-        page=query.page,
-        page_size=query.page_size,
-    )
 
 
 def _category_share(doc: Document | None) -> tuple[str, Mapping[str, int]] | None:
@@ -145,7 +126,7 @@ app = App(
                 Index([("updated_at", -1)]),
                 Index([("created_at", -1)]),
             ],
-            search=Search(SearchProducts, _search, text_fields=("name", "description")),
+            search=Search(SearchProducts, text_fields=("name", "description")),
         ),
         ReadModelSpec(
             "category_stats",

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from tandem.messages import Query
-from tandem.read_model.models import PaginatedResult
+from tandem.app import SearchParams
 
 Document = dict[str, Any]
 SORTS = (
@@ -45,17 +44,16 @@ class Product(BaseModel):
     updated_at: str | None = None
 
 
-class SearchProducts(Query[PaginatedResult[Document]]):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class SearchProducts(SearchParams):
+    """Text in name and description, a category, a status and a price range, sorted."""
 
+    operators = {"min_price": ("price", "gte"), "max_price": ("price", "lte")}
     q: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, max_length=100)
     status: Status | None = None
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
     sort: SortOption = "name"
-    page: int = Field(default=1, ge=1, le=10_000)
-    page_size: int = Field(default=20, ge=1, le=100)
 
 
 class CategoryStat(BaseModel):

@@ -70,7 +70,7 @@ app = App(
             document=OrderView,
             live=True,
             indexes=[Index([("customer_id", 1), ("placed_at", -1)]), Index([("status", 1)])],
-            search=Search(SearchOrders, SearchOrders.to_search),
+            search=Search(SearchOrders),
         ),
         ReadModelSpec(
             "customer_totals",

@@ -34,14 +34,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.aggregate import AggregateRoot
 from tandem.events import DomainEvent, EventRegistry, Upcaster
 from tandem.messages import Command, Query
-from tandem.read_model.models import SearchQuery
+from tandem.read_model.models import PaginatedResult, SearchQuery
 
 Document = dict[str, Any]
 """A read-model document as the projector stores it: flat JSON-ready fields, ``_id`` = id."""
@@ -206,14 +206,62 @@ class Index:
         return "_".join(f"{k}_{d}" for k, d in self.keys)
 
 
+class SearchParams(Query[PaginatedResult[Document]]):
+    """A read model's search as its query string gives it, with ``page`` and ``page_size``.
+
+    A subclass declares its parameters as optional fields: each one given is an equality
+    filter on the field of that name, unless :attr:`operators` maps it to another field and
+    an operator (``{"min_price": ("price", "gte")}``); ``q`` is the free text (searched in
+    the read model's ``text_fields``) and ``sort`` the sort (declare it as a ``Literal`` of
+    the sorts you index). An unknown parameter is a 422, like any query model's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operators: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    page: int = Field(default=1, ge=1, le=10_000)
+    page_size: int = Field(default=20, ge=1, le=100)
+
+    def to_search(self) -> SearchQuery:
+        filters: dict[str, Any] = {}
+        common = {*SearchParams.model_fields, "sort", "q"}  # paging and the query's own
+        for name, value in self.model_dump(exclude=common).items():
+            if value is None or value == "":
+                continue  # not given (an empty query-string value is not a filter either)
+            if name in self.operators:
+                target, op = self.operators[name]
+                filters.setdefault(target, {})[op] = value
+            else:
+                filters[name] = value
+        return SearchQuery(
+            search_term=getattr(self, "q", None) or None,
+            filters=filters,
+            sort=getattr(self, "sort", None),
+            page=self.page,
+            page_size=self.page_size,
+        )
+
+
 @dataclass(frozen=True)
 class Search:
     """The read model's search query and how it becomes the library's :class:`SearchQuery`
-    (one filter builder for in-memory and MongoDB repositories)."""
+    (one filter builder for in-memory and MongoDB repositories): the query's own
+    ``to_search`` (as :class:`SearchParams` has) unless another function is given."""
 
     query: type[Query[Any]]
-    to_search: Callable[[Any], SearchQuery]
+    to_search: Callable[[Any], SearchQuery] | None = None
     text_fields: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if self.to_search is None:
+            own = getattr(self.query, "to_search", None)
+            if not callable(own):
+                raise AppError(f"{self.query.__name__}: no to_search (use SearchParams)")
+            object.__setattr__(self, "to_search", own)
+
+    def build(self, query: Any) -> SearchQuery:
+        """The :class:`SearchQuery` of one validated request."""
+        assert self.to_search is not None  # set by __post_init__
+        return self.to_search(query)
 
 
 @dataclass(frozen=True)

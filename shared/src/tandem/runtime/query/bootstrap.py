@@ -158,7 +158,7 @@ class Container:
             if spec.search is not None:
                 self.mediator.register_query_handler(
                     spec.search.query,
-                    SearchHandler(view.service, spec.search.to_search, view.searches),
+                    SearchHandler(view.service, spec.search.build, view.searches),
                 )
         self.subscriber.add_listener(self.views.on_notice)
         self.subscriber.add_reconnect_listener(self.views.on_reconnect)
