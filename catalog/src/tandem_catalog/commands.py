@@ -16,7 +16,6 @@ breaks a business rule keeps its machine-readable code (``invalid_name``, ``inva
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -29,6 +28,7 @@ from pydantic import (
 )
 from tandem.app import CommandAccepted
 from tandem.messages import Command
+from tandem.values import Money
 
 from tandem_catalog.product import NAME_MAX, PRICE_MAX
 
@@ -59,50 +59,7 @@ Name = Annotated[
 Description = Annotated[str, Field(max_length=5000)]
 Category = Annotated[str, Field(min_length=1, max_length=100)]
 
-_PRICE_SHAPE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-# 0 < price <= PRICE_MAX with at most two decimals (trailing zeros do not count: "1.50" and
-# "1.500" are the same price), optional "+" and leading zeros: what the aggregate accepts from
-# a string of the shape above.
-_PRICE_MAX_INT = str(int(PRICE_MAX))
-_PRICE_INT_DIGITS = len(_PRICE_MAX_INT) - 2  # below the maximum: 1 + up to this many digits
-PRICE_STRING_PATTERN = (
-    rf"^\+?(?:0*(?:[1-9][0-9]{{0,{_PRICE_INT_DIGITS}}}(?:\.[0-9]{{1,2}}0*)?"
-    rf"|{_PRICE_MAX_INT}(?:\.0+)?)|0+\.(?:0[1-9]|[1-9][0-9]?)0*)$"
-)
-
-
-def _price_shape(value: Any) -> Any:
-    """A string price is plain decimal notation (no exponent, spaces, ``_`` or non-ASCII
-    digits), so that the string set the schema publishes is the set accepted."""
-    if isinstance(value, str) and _PRICE_SHAPE.fullmatch(value) is None:
-        raise ValueError("a price is a decimal number such as 19.99")
-    return value
-
-
-Price = Annotated[
-    Decimal,
-    Field(allow_inf_nan=False, max_digits=20),
-    BeforeValidator(_price_shape),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                # multipleOf 0.01 on a JSON number means "its decimal spelling has at most two
-                # decimals" (what the service checks: it reads a number's shortest spelling).
-                # Validators that divide binary floats may misjudge e.g. 0.07; schemathesis and
-                # jsonschema-rs compare the decimal spelling, as the service does.
-                {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "maximum": int(PRICE_MAX),
-                    "multipleOf": 0.01,
-                },
-                {"type": "string", "pattern": PRICE_STRING_PATTERN},
-            ],
-            "description": f"Greater than 0, at most {int(PRICE_MAX)}, at most 2 decimals; "
-            'a JSON number or a decimal string ("19.99"); stored with 2 decimals',
-        }
-    ),
-]
+Price = Annotated[Decimal, Money(int(PRICE_MAX))]
 
 
 def _json_integer(value: Any) -> Any:

@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 from tandem.errors import DomainError
 from tandem.runtime.command.settings import DEV_CORS_ORIGINS, CommandServiceSettings
+from tandem.values import money_string_pattern
 from tandem_catalog import Product
-from tandem_catalog.commands import NAME_PATTERN, PRICE_STRING_PATTERN
+from tandem_catalog.commands import NAME_PATTERN
+from tandem_catalog.product import PRICE_MAX
 
 pytestmark = pytest.mark.unit
 
@@ -39,7 +41,7 @@ PRICES = ["0", "0.0", "00.00", "0.01", "0.001", "0.010", "1", "1.5", "1.50", "1.
 @pytest.mark.parametrize("price", PRICES)
 def test_price_string_pattern_is_the_aggregate_rule(price: str) -> None:
     accepted = _aggregate_accepts(price=Decimal(price))
-    assert (re.search(PRICE_STRING_PATTERN, price) is not None) == accepted
+    assert (re.search(money_string_pattern(int(PRICE_MAX)), price) is not None) == accepted
 
 
 def test_cors_defaults_to_the_page_in_development_only() -> None:

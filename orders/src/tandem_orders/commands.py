@@ -3,40 +3,15 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import BaseModel, Field
 from tandem.app import AggregateCommand
+from tandem.values import Money
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-# 0.01 to 999999.99 with at most 2 decimals (no lookahead: fuzzers generate from it).
-_PRICE = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,5}(\.[0-9]{1,2})?)$"
-
-
-def _price_shape(value: object) -> object:
-    """A price string is plain decimal notation, so the strings the schema publishes are the
-    strings accepted (no exponent, sign, spaces or empty string)."""
-    if isinstance(value, str) and re.fullmatch(_PRICE, value) is None:
-        raise ValueError("a price is a decimal number such as 12.50")
-    return value
-
-
-Price = Annotated[
-    Decimal,
-    Field(gt=0, max_digits=20, allow_inf_nan=False),
-    BeforeValidator(_price_shape),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 999999.99, "multipleOf": 0.01},
-                {"type": "string", "pattern": _PRICE},
-            ],
-            "description": 'Above 0, at most 2 decimals: a JSON number or a string ("12.50")',
-        }
-    ),
-]
+Price = Annotated[Decimal, Money(1_000_000)]  # the rules are the order's (order.checked)
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 
 

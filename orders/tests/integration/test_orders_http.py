@@ -143,11 +143,15 @@ async def test_bad_input_is_refused_with_a_422_and_an_empty_order_is_not_submitt
     assert invalid(await post(http, system, "", order(lines=[]))) == (422, [["lines"]])
     zero = await post(http, system, "", order(lines=[line("p-a", 0)]))
     assert invalid(zero) == (422, [["lines", 0, "quantity"]])
-    # A price string has the schema's shape (2 decimals at most) or is a field error; a JSON
-    # number with 3 decimals reaches the order's own rule.
-    assert invalid(await post(http, system, "", order(lines=[line("p-a", 1, "1.005")]))) == (
+    # A price that is no decimal number is a field error; a decimal string or a JSON number
+    # with 3 decimals reaches the order's own rule.
+    assert invalid(await post(http, system, "", order(lines=[line("p-a", 1, "1e3")]))) == (
         422,
         [["lines", 0, "unit_price"]],
+    )
+    assert refused(await post(http, system, "", order(lines=[line("p-a", 1, "1.005")]))) == (
+        422,
+        "invalid_price_precision",
     )
     assert refused(await post(http, system, "", order(lines=[line("p-a", 1, 1.005)]))) == (
         422,
