@@ -9,7 +9,6 @@ SIGKILL after a grace period) and the servers this run started, so nothing is le
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from tandem.app import App, AppError, load_apps
+from tandem.settings import TandemSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack
@@ -29,10 +29,11 @@ GRACE_SECONDS = 15.0
 
 
 def app_specs() -> list[str]:
-    """``TANDEM_APPS`` as the services read it: comma-separated or a JSON list."""
-    raw = os.environ.get("TANDEM_APPS", APPS).strip()
-    items = json.loads(raw) if raw.startswith("[") else raw.split(",")
-    return [str(item).strip() for item in items if str(item).strip()]
+    """``TANDEM_APPS`` read by the services' own settings (comma-separated or a JSON list);
+    the catalog and orders when it is not set."""
+    if "TANDEM_APPS" not in os.environ:
+        return APPS.split(",")
+    return TandemSettings().apps
 
 
 def services(apps: list[App]) -> dict[str, tuple[str, int, dict[str, str]]]:

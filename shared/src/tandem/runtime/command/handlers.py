@@ -111,12 +111,7 @@ class AggregateCommandHandler(CommandHandler[Command[Any], CommandAccepted]):
             self._gate.check()
             aggregate = route.create(command)
             self._stamp(aggregate, command)
-            try:
-                return await self._append(aggregate)
-            except ConcurrencyError as exc:
-                raise already_exists(
-                    self.spec.aggregate_type, aggregate.id, exc.actual_version
-                ) from None
+            return await self._save(aggregate, expected=None, creating=True)
         assert route.decide is not None  # CommandRoute holds exactly one of the two
         return await self._change(command, route)
 
@@ -164,12 +159,18 @@ class AggregateCommandHandler(CommandHandler[Command[Any], CommandAccepted]):
             )
         return aggregate
 
-    async def _save(self, aggregate: AggregateRoot, expected: int | None) -> CommandAccepted:
+    async def _save(
+        self, aggregate: AggregateRoot, expected: int | None, *, creating: bool = False
+    ) -> CommandAccepted:
         if not aggregate.pending_events:  # nothing changed: the current version, no append
             return CommandAccepted(id=aggregate.id, version=aggregate.version)
         try:
             return await self._append(aggregate)
         except ConcurrencyError as exc:
+            if creating:  # the id has a stream already: not a race on a version
+                raise already_exists(
+                    self.spec.aggregate_type, aggregate.id, exc.actual_version
+                ) from None
             raise version_conflict(
                 self.spec.aggregate_type, aggregate.id, expected, exc.actual_version
             ) from None
